@@ -1,0 +1,1 @@
+"""Synthetic multi-camera semantic world, ScanNet-format loading and view sampling."""

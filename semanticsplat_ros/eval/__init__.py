@@ -1,0 +1,1 @@
+"""Metrics, the paper's evaluation protocols, and baselines."""

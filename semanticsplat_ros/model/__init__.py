@@ -1,0 +1,1 @@
+"""The SemanticSplat network: encoder, cost volume, depth, fusion, semantic Gaussian heads."""

@@ -1,0 +1,1 @@
+"""2D teachers: SAM, dense CLIP/LSeg, text encoders, and the tiny default teachers."""
