@@ -26,34 +26,31 @@ setup: $(STAMPS)/package
 
 $(STAMPS)/venv: requirements.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet -r requirements.txt
+	@# pip warns once per package about local index folders it does not hold; keep the real output.
+	set -o pipefail; $(PIP) install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@mkdir -p $(STAMPS) && touch $@
 
 # Interfaces: generated with the ROS 2 wheels' rosidl and installed into the venv prefix, so they
 # import with no environment variables. The stamp depends on every file under msg/.
 $(STAMPS)/msgs: $(STAMPS)/venv $(MSG_SOURCES)
+	@mkdir -p $(BUILD)
 	AMENT_PREFIX_PATH=$(abspath $(VENV)) cmake -S msg -B $(BUILD)/msg -Wno-dev \
 	  -DCMAKE_PREFIX_PATH=$(abspath $(VENV)) -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
 	  -DPython3_EXECUTABLE=$(abspath $(PY)) -DBUILD_TESTING=OFF > $(BUILD)/msg.log 2>&1 \
-	  || (mkdir -p $(BUILD); cat $(BUILD)/msg.log; exit 1)
+	  || (cat $(BUILD)/msg.log; exit 1)
 	cmake --build $(BUILD)/msg -j2 >> $(BUILD)/msg.log 2>&1 || (tail -50 $(BUILD)/msg.log; exit 1)
 	cmake --install $(BUILD)/msg >> $(BUILD)/msg.log 2>&1 || (tail -50 $(BUILD)/msg.log; exit 1)
 	@touch $@
 
-# tf2_msgs/TFMessage for this pip environment only (no tf2_msgs wheel exists); never shipped.
+# tf2_msgs/TFMessage for this pip environment only (no tf2_msgs wheel exists); never shipped or
+# installed on a ROS 2 system, where the real tf2_msgs comes with tf2_ros.
 $(STAMPS)/dev_interfaces: $(STAMPS)/msgs $(DEV_IFACE_SOURCES)
-	@if $(PY) -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('tf2_msgs') is None)" \
-	    && [ ! -e $(STAMPS)/dev_interfaces.built ]; then \
-	  echo "tf2_msgs importable from elsewhere; not building the dev copy"; \
-	else \
-	  mkdir -p $(BUILD) && \
-	  AMENT_PREFIX_PATH=$(abspath $(VENV)) cmake -S tools/dev_interfaces/tf2_msgs -B $(BUILD)/tf2_msgs \
-	    -Wno-dev -DCMAKE_PREFIX_PATH=$(abspath $(VENV)) -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
-	    -DPython3_EXECUTABLE=$(abspath $(PY)) -DBUILD_TESTING=OFF > $(BUILD)/tf2_msgs.log 2>&1 && \
-	  cmake --build $(BUILD)/tf2_msgs -j2 >> $(BUILD)/tf2_msgs.log 2>&1 && \
-	  cmake --install $(BUILD)/tf2_msgs >> $(BUILD)/tf2_msgs.log 2>&1 && \
-	  touch $(STAMPS)/dev_interfaces.built || (tail -50 $(BUILD)/tf2_msgs.log; exit 1); \
-	fi
+	AMENT_PREFIX_PATH=$(abspath $(VENV)) cmake -S tools/dev_interfaces/tf2_msgs -B $(BUILD)/tf2_msgs \
+	  -Wno-dev -DCMAKE_PREFIX_PATH=$(abspath $(VENV)) -DCMAKE_INSTALL_PREFIX=$(abspath $(VENV)) \
+	  -DPython3_EXECUTABLE=$(abspath $(PY)) -DBUILD_TESTING=OFF > $(BUILD)/tf2_msgs.log 2>&1 \
+	  || (cat $(BUILD)/tf2_msgs.log; exit 1)
+	cmake --build $(BUILD)/tf2_msgs -j2 >> $(BUILD)/tf2_msgs.log 2>&1 || (tail -50 $(BUILD)/tf2_msgs.log; exit 1)
+	cmake --install $(BUILD)/tf2_msgs >> $(BUILD)/tf2_msgs.log 2>&1 || (tail -50 $(BUILD)/tf2_msgs.log; exit 1)
 	@touch $@
 
 $(STAMPS)/package: $(STAMPS)/dev_interfaces setup.py setup.cfg package.xml

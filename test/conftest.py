@@ -1,0 +1,19 @@
+"""Test-wide settings: keep DDS on loopback with a domain id of this run's own.
+
+These are set before any test imports rclpy, and are inherited by subprocesses the tests start.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+
+os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+if "SEMANTICSPLAT_TEST_DOMAIN" not in os.environ:
+    # Fast DDS domain ids 1..100 map to distinct port ranges; pick one per pytest run so that
+    # concurrent runs on one machine do not see each other's nodes.
+    os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 100))
+    os.environ["SEMANTICSPLAT_TEST_DOMAIN"] = os.environ["ROS_DOMAIN_ID"]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
