@@ -1,0 +1,84 @@
+"""Distillation losses: known values, gradients, and HCAM pooling on hand-made regions."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from semanticsplat_ros.train.distillation import (
+    cosine_distillation_loss,
+    dice_loss,
+    focal_loss,
+    hcam_pool,
+    language_distillation_loss,
+    mask_loss,
+    segmentation_distillation_loss,
+)
+
+
+def test_cosine_loss_values():
+    x = torch.randn(2, 8, 4, 4)
+    assert cosine_distillation_loss(x, x).item() == pytest.approx(0.0, abs=1e-6)
+    assert cosine_distillation_loss(x, -x).item() == pytest.approx(2.0, abs=1e-6)
+    assert cosine_distillation_loss(x, 3 * x).item() == pytest.approx(0.0, abs=1e-6)
+    valid = torch.zeros(2, 1, 4, 4)
+    valid[:, :, :2] = 1
+    y = x.clone()
+    y[:, :, 2:] *= -1  # wrong only where invalid
+    assert cosine_distillation_loss(x, y, valid).item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ValueError):
+        cosine_distillation_loss(x, x[:, :4])
+
+
+def test_mask_loss_prefers_matching_masks_and_uses_20_to_1():
+    target = torch.zeros(3, 8, 8)
+    target[:, 2:6, 2:6] = 5.0
+    target -= 2.5  # logits: positive inside the square
+    good = target * 4
+    bad = -good
+    assert mask_loss(good, target) < mask_loss(bad, target)
+    pred = torch.randn(3, 8, 8)
+    binary = (target > 0).float()
+    expected = focal_loss(pred, binary) + dice_loss(pred, binary) / 20
+    assert mask_loss(pred, target).item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_segmentation_loss_combines_terms_with_weight_0_2():
+    emb = torch.randn(1, 16, 4, 4, requires_grad=True)
+    teacher = torch.randn(1, 16, 4, 4)
+    pm = torch.randn(1, 2, 3, 8, 8, requires_grad=True)
+    tm = torch.randn(1, 2, 3, 8, 8)
+    loss, logs = segmentation_distillation_loss(emb, teacher, pm, tm)
+    assert loss.item() == pytest.approx(logs["seg_cos"] + 0.2 * logs["seg_mask"], rel=1e-5)
+    loss.backward()
+    assert emb.grad is not None and emb.grad.abs().sum() > 0
+    assert pm.grad is not None and pm.grad.abs().sum() > 0
+
+
+def test_hcam_pool_averages_inside_regions():
+    feats = torch.zeros(1, 2, 2, 2)
+    feats[0, 0] = torch.tensor([[1.0, 3.0], [0.0, 0.0]])
+    feats[0, 1] = torch.tensor([[0.0, 0.0], [1.0, 1.0]])
+    # One scale: top row is one region, bottom row has no mask (keeps its own feature).
+    ids = torch.tensor([[[[0, 0], [-1, -1]]]])
+    pooled = hcam_pool(feats, ids)
+    assert torch.allclose(pooled[0, :, 0, 0], torch.tensor([1.0, 0.0]))  # mean (2, 0) normalised
+    assert torch.allclose(pooled[0, :, 1, 0], torch.tensor([0.0, 1.0]))
+    # Two scales: the second groups everything; the result is the normalised average of both.
+    ids2 = torch.cat([ids, torch.zeros_like(ids)], dim=1)
+    pooled2 = hcam_pool(feats, ids2)
+    mean_all = feats.flatten(2).mean(-1)[0]  # (1, 0.5)
+    expected_tl = torch.nn.functional.normalize((torch.tensor([2.0, 0.0]) + mean_all) / 2, dim=0)
+    assert torch.allclose(pooled2[0, :, 0, 0], expected_tl, atol=1e-6)
+    with pytest.raises(ValueError):
+        hcam_pool(feats, ids[..., :1])
+
+
+def test_language_loss_with_and_without_pooling():
+    t = torch.nn.functional.normalize(torch.randn(2, 6, 5, 5), dim=1)
+    loss, _ = language_distillation_loss(t, t)
+    assert loss.item() == pytest.approx(0.0, abs=1e-6)
+    ids = torch.zeros(2, 3, 5, 5, dtype=torch.long)
+    pooled_loss, logs = language_distillation_loss(t, t, ids)
+    assert pooled_loss.item() > 0.05  # the pooled target differs from the raw field
+    assert logs["lang_cos"] == pytest.approx(pooled_loss.item())
