@@ -1,0 +1,119 @@
+"""Open-vocabulary labelling and text queries over a rendered language field, and the 3D summaries
+(centroid, oriented box) returned with every segment. Pure tensor code; no ROS, no model.
+
+Scores: a pixel's language feature ``p`` and unit text embeddings ``t_k`` give cosines
+``cos_k = <p, t_k> / |p|``. Class labels are ``argmax_k cos_k`` with a softmax probability
+(temperature ``TEMPERATURE``) as the score. A free-text query ``q`` is compared against the class
+list as negatives, leaving out classes that mean nearly the same as the query (their text
+embeddings' cosine with ``q`` ≥ ``synonym_threshold``), so "couch" does not compete with "sofa";
+the score is the query's softmax probability against the strongest remaining negative, and the
+mask keeps pixels whose score ≥ ``threshold``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Bool, Float, Int
+from torch import Tensor
+
+from semanticsplat_ros.geometry import rotmat_to_quat
+
+TEMPERATURE = 0.07
+"""Softmax temperature for cosine scores (CLIP's)."""
+
+
+def check_text_embeddings(emb: Tensor, dim: int, name: str = "text_embeddings") -> None:
+    if emb.ndim != 2 or emb.shape[1] != dim:
+        raise ValueError(f"{name} must have shape (k, {dim}), got {tuple(emb.shape)}")
+    if emb.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one row")
+    if not torch.isfinite(emb).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+
+
+def cosine_scores(
+    language: Float[Tensor, "v c h w"], text_embeddings: Float[Tensor, "k c"]
+) -> Float[Tensor, "v k h w"]:
+    """Cosine between every pixel's language feature and every text embedding."""
+    check_text_embeddings(text_embeddings, language.shape[1])
+    feats = F.normalize(language, dim=1)
+    texts = F.normalize(text_embeddings.to(language), dim=1)
+    return torch.einsum("vchw,kc->vkhw", feats, texts)
+
+
+def classify(
+    language: Float[Tensor, "v c h w"], class_embeddings: Float[Tensor, "k c"]
+) -> tuple[Int[Tensor, "v h w"], Float[Tensor, "v h w"]]:
+    """Per-pixel class id (argmax cosine) and its softmax probability."""
+    probs = (cosine_scores(language, class_embeddings) / TEMPERATURE).softmax(dim=1)
+    score, label = probs.max(dim=1)
+    return label, score
+
+
+def query_scores(
+    language: Float[Tensor, "v c h w"],
+    query_embedding: Float[Tensor, " c"],
+    class_embeddings: Float[Tensor, "k c"],
+    synonym_threshold: float = 0.6,
+) -> Float[Tensor, "v h w"]:
+    """Relevance of a free-text query in [0, 1] per pixel (see the module docstring)."""
+    q = F.normalize(query_embedding.reshape(1, -1).to(class_embeddings), dim=1)
+    classes = F.normalize(class_embeddings, dim=1)
+    negatives = classes[(classes @ q.T).squeeze(1) < synonym_threshold]
+    cos = cosine_scores(language, torch.cat([q, negatives], dim=0))
+    if negatives.shape[0] == 0:
+        return ((cos[:, 0] + 1) / 2).clamp(0, 1)
+    strongest_negative = cos[:, 1:].max(dim=1).values
+    return torch.sigmoid((cos[:, 0] - strongest_negative) / TEMPERATURE)
+
+
+def query_masks(
+    language: Float[Tensor, "v c h w"],
+    query_embedding: Float[Tensor, " c"],
+    class_embeddings: Float[Tensor, "k c"],
+    threshold: float = 0.5,
+    synonym_threshold: float = 0.6,
+) -> tuple[Bool[Tensor, "v h w"], Float[Tensor, "v h w"]]:
+    """Mask (score ≥ threshold) and scores of a text query."""
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+    scores = query_scores(language, query_embedding, class_embeddings, synonym_threshold)
+    return scores >= threshold, scores
+
+
+@dataclass
+class OrientedBox:
+    """A box in the points' frame: centre (3,), rotation wxyz (4,) of its axes, full size (3,)."""
+
+    center: Tensor
+    quat_wxyz: Tensor
+    size: Tensor
+
+
+def oriented_box(points: Float[Tensor, "n 3"]) -> OrientedBox:
+    """PCA-aligned box around points (right-handed axes, sorted by decreasing extent).
+
+    An empty set gives NaN centre and zero size; one point gives a zero-size box at it.
+    """
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"points must have shape (n, 3), got {tuple(points.shape)}")
+    pts = points.double()
+    identity = torch.tensor([1.0, 0.0, 0.0, 0.0], dtype=torch.float64)
+    if pts.shape[0] == 0:
+        return OrientedBox(torch.full((3,), float("nan")), identity, torch.zeros(3))
+    mean = pts.mean(0)
+    centred = pts - mean
+    if pts.shape[0] < 3:
+        axes = torch.eye(3, dtype=torch.float64)
+    else:
+        _, _, vh = torch.linalg.svd(centred, full_matrices=False)
+        axes = vh.T.clone()  # columns = principal directions
+        if torch.linalg.det(axes) < 0:
+            axes[:, 2] = -axes[:, 2]
+    local = centred @ axes
+    lo, hi = local.min(0).values, local.max(0).values
+    center = mean + axes @ ((lo + hi) / 2)
+    return OrientedBox(center.float(), rotmat_to_quat(axes).float(), (hi - lo).float())
