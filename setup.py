@@ -29,6 +29,7 @@ setup(
         "console_scripts": [
             "semanticsplat = semanticsplat_ros.cli:main",
             "semanticsplat_node = semanticsplat_ros.ros.node:main",
+            "sim_rig = semanticsplat_ros.ros.sim_rig:main",
         ],
     },
 )

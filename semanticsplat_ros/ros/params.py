@@ -1,0 +1,625 @@
+"""The parameter schema of ``semanticsplat_node``: one list, used three ways.
+
+1. ``declare_node_parameters(node)`` declares every parameter on an rclpy node with a
+   ``ParameterDescriptor`` (description, type, ``FloatingPointRange`` / ``IntegerRange``, allowed
+   values in ``additional_constraints``) and returns the validated ``NodeParams``.
+2. ``load_params_file(path)`` reads a ROS 2 parameters YAML (``config/bringup.yaml``) without ROS,
+   with the same rules rcl applies (node-name keys with ``/**`` wildcards, ``ros__parameters``,
+   nested keys joined by ``.``, an int is not a double) and returns ``NodeParams``.
+3. ``validate_params(values)`` turns a flat ``{name: value}`` into ``NodeParams`` or raises one
+   ValueError listing every problem.
+
+Per-camera parameters are ``<camera>.image_topic`` and ``<camera>.camera_info_topic`` for each
+name in ``cameras``; they default to ``<camera>/image_raw`` and ``<camera>/camera_info``
+(relative: resolved in the node's namespace, as the sim rig publishes them).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from semanticsplat_ros.data.classes import CLASS_NAMES
+
+if TYPE_CHECKING:
+    from rclpy.node import Node
+
+ParamKind = Literal["bool", "int", "float", "str", "str_list"]
+
+NODE_NAME = "semanticsplat_node"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter: name, type, default, what it means, and its allowed values.
+
+    low/high: inclusive numeric range (int/float kinds), None = unbounded on that side.
+    choices:  allowed strings (str kind); a choice ending in ':' allows any suffix after it.
+    """
+
+    name: str
+    kind: ParamKind
+    default: Any
+    description: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def check(self, value: Any) -> str | None:
+        """Why ``value`` is not acceptable for this parameter, or None if it is."""
+        kind = self.kind
+        if kind == "bool":
+            ok = isinstance(value, bool)
+        elif kind == "int":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif kind == "float":
+            if isinstance(value, int) and not isinstance(value, bool):
+                return f"{self.name} must be a float; write {value}.0 (ROS does not cast int to double)"
+            ok = isinstance(value, float)
+        elif kind == "str":
+            ok = isinstance(value, str)
+        else:
+            ok = isinstance(value, list | tuple) and all(isinstance(v, str) for v in value)
+        if not ok:
+            return f"{self.name} must be {_KIND_WORDS[kind]}, got {value!r}"
+        if kind in ("int", "float"):
+            if kind == "float" and not math.isfinite(value):
+                return f"{self.name} must be finite, got {value}"
+            if self.low is not None and value < self.low:
+                return f"{self.name} must be >= {self.low}, got {value}"
+            if self.high is not None and value > self.high:
+                return f"{self.name} must be <= {self.high}, got {value}"
+        if kind == "str" and self.choices:
+            allowed = any(
+                value.startswith(c) and len(value) > len(c) if c.endswith(":") else value == c
+                for c in self.choices
+            )
+            if not allowed:
+                shown = ", ".join(f"{c}<...>" if c.endswith(":") else c for c in self.choices)
+                return f"{self.name} must be one of {shown}; got {value!r}"
+        return None
+
+
+_KIND_WORDS = {
+    "bool": "true or false",
+    "int": "an integer",
+    "float": "a float",
+    "str": "a string",
+    "str_list": "a list of strings",
+}
+
+NODE_PARAMETERS: tuple[ParamSpec, ...] = (
+    ParamSpec(
+        "cameras",
+        "str_list",
+        ["camera"],
+        "Camera names, in the order the model sees them; each has <name>.image_topic and"
+        " <name>.camera_info_topic.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "fixed_frame",
+        "str",
+        "world",
+        "TF frame of the semantic cloud, the Gaussians and service answers (e.g. map, odom).",
+    ),
+    ParamSpec(
+        "model_checkpoint",
+        "str",
+        "",
+        "Path of the SemanticSplat checkpoint; empty = the package's bundled default.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "sam_checkpoint",
+        "str",
+        "",
+        "Path of the SAM checkpoint (mask decoder for point prompts); empty = tiny teacher.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "clip_checkpoint",
+        "str",
+        "",
+        "Path of the CLIP/LSeg checkpoint; empty = tiny teacher.",
+        read_only=True,
+    ),
+    ParamSpec(
+        "text_encoder",
+        "str",
+        "minilm",
+        "Text encoder for queries: 'minilm' (bundled all-MiniLM-L6-v2) or 'open_clip:<path>'.",
+        choices=("minilm", "open_clip:"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "device",
+        "str",
+        "auto",
+        "Torch device: auto (cuda when available), cpu or cuda.",
+        choices=("auto", "cpu", "cuda"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "input_width", "int", 256, "Model input width in pixels (images are resized).", 32, 4096
+    ),
+    ParamSpec(
+        "input_height", "int", 192, "Model input height in pixels (images are resized).", 32, 4096
+    ),
+    ParamSpec("near", "float", 0.2, "Nearest depth candidate, metres.", 0.01, 100.0),
+    ParamSpec("far", "float", 20.0, "Farthest depth candidate, metres (> near).", 0.02, 1000.0),
+    ParamSpec(
+        "classes",
+        "str_list",
+        list(CLASS_NAMES),
+        "Class names for labels, class masks and the semantic cloud (label = index).",
+    ),
+    ParamSpec(
+        "class_prompts",
+        "str_list",
+        [],
+        "Text embedded per class (same length as classes); empty = use the class names.",
+    ),
+    ParamSpec(
+        "rate_limit_hz",
+        "float",
+        0.0,
+        "Most inferences per second; 0 = as fast as frames and the model allow.",
+        0.0,
+        1000.0,
+    ),
+    ParamSpec(
+        "sync_slop_s",
+        "float",
+        0.02,
+        "Largest stamp spread (s) among the images of one synchronised set.",
+        0.0,
+        1.0,
+    ),
+    ParamSpec(
+        "sync_queue_size",
+        "int",
+        5,
+        "Unmatched images kept per camera while waiting for the others.",
+        1,
+        100,
+        read_only=True,
+    ),
+    ParamSpec(
+        "sync_camera_info",
+        "bool",
+        False,
+        "Synchronise camera_info with images (true) or use each camera's latest (false).",
+        read_only=True,
+    ),
+    ParamSpec(
+        "rectified",
+        "bool",
+        False,
+        "Images are the rectified stream: use camera_info P and ignore D (else D must be zero).",
+    ),
+    ParamSpec(
+        "qos_reliability",
+        "str",
+        "best_effort",
+        "Reliability of image/camera_info subscriptions: best_effort (sensor data) or reliable.",
+        choices=("best_effort", "reliable"),
+        read_only=True,
+    ),
+    ParamSpec(
+        "qos_depth", "int", 5, "History depth of image subscriptions.", 1, 100, read_only=True
+    ),
+    ParamSpec(
+        "tf_cache_s", "float", 10.0, "Seconds of TF history kept.", 0.5, 300.0, read_only=True
+    ),
+    ParamSpec(
+        "tf_tolerance_s",
+        "float",
+        0.05,
+        "How far (s) past the newest TF an image stamp may be and still use the newest TF.",
+        0.0,
+        1.0,
+    ),
+    ParamSpec("publish_depth", "bool", True, "Publish ~/<camera>/depth (32FC1, metres)."),
+    ParamSpec("publish_labels", "bool", True, "Publish ~/<camera>/labels and ~/class_masks."),
+    ParamSpec("publish_semantic_cloud", "bool", True, "Publish ~/semantic_cloud."),
+    ParamSpec("publish_gaussians", "bool", False, "Publish ~/gaussians (large; for RViz)."),
+    ParamSpec(
+        "cloud_stride",
+        "int",
+        2,
+        "Use every n-th pixel (each axis) for ~/semantic_cloud and ~/gaussians.",
+        1,
+        64,
+    ),
+    ParamSpec(
+        "min_opacity",
+        "float",
+        0.05,
+        "Gaussians below this opacity are left out of the published clouds.",
+        0.0,
+        1.0,
+    ),
+    ParamSpec(
+        "query_threshold",
+        "float",
+        0.5,
+        "Default cosine-score threshold of ~/query_text (requests may override).",
+        0.0,
+        1.0,
+    ),
+    ParamSpec(
+        "diagnostics_period_s",
+        "float",
+        1.0,
+        "Period of /diagnostics messages, seconds.",
+        0.1,
+        60.0,
+    ),
+)
+"""Node-wide parameters (``use_sim_time`` is declared by rclpy itself and not listed)."""
+
+_CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_TOPIC = re.compile(r"^[~/]?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def camera_parameters(camera: str) -> tuple[ParamSpec, ...]:
+    """The two per-camera parameters of ``camera``."""
+    return (
+        ParamSpec(
+            f"{camera}.image_topic",
+            "str",
+            f"{camera}/image_raw",
+            f"sensor_msgs/Image topic of camera {camera} (rgb8, bgr8, rgba8, bgra8 or mono8).",
+            read_only=True,
+        ),
+        ParamSpec(
+            f"{camera}.camera_info_topic",
+            "str",
+            f"{camera}/camera_info",
+            f"sensor_msgs/CameraInfo topic of camera {camera}.",
+            read_only=True,
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class CameraTopics:
+    """Where one camera publishes."""
+
+    name: str
+    image_topic: str
+    camera_info_topic: str
+
+
+@dataclass(frozen=True)
+class NodeParams:
+    """Validated parameters of ``semanticsplat_node`` (see ``NODE_PARAMETERS`` for meanings)."""
+
+    cameras: tuple[CameraTopics, ...]
+    fixed_frame: str
+    model_checkpoint: str
+    sam_checkpoint: str
+    clip_checkpoint: str
+    text_encoder: str
+    device: str
+    input_width: int
+    input_height: int
+    near: float
+    far: float
+    classes: tuple[str, ...]
+    class_prompts: tuple[str, ...]
+    rate_limit_hz: float
+    sync_slop_s: float
+    sync_queue_size: int
+    sync_camera_info: bool
+    rectified: bool
+    qos_reliability: str
+    qos_depth: int
+    tf_cache_s: float
+    tf_tolerance_s: float
+    publish_depth: bool
+    publish_labels: bool
+    publish_semantic_cloud: bool
+    publish_gaussians: bool
+    cloud_stride: int
+    min_opacity: float
+    query_threshold: float
+    diagnostics_period_s: float
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Parameters not in the schema that were allowed through (``allow_unknown=True``)."""
+
+    @property
+    def camera_names(self) -> list[str]:
+        return [c.name for c in self.cameras]
+
+    @property
+    def prompts(self) -> tuple[str, ...]:
+        """Text per class: class_prompts, or the class names when none are given."""
+        return self.class_prompts or self.classes
+
+
+def all_specs(cameras: Iterable[str]) -> tuple[ParamSpec, ...]:
+    """Node-wide specs followed by each camera's specs."""
+    specs = list(NODE_PARAMETERS)
+    for camera in cameras:
+        specs.extend(camera_parameters(camera))
+    return tuple(specs)
+
+
+def validate_params(values: Mapping[str, Any], allow_unknown: bool = False) -> NodeParams:
+    """``NodeParams`` of a flat ``{name: value}`` mapping, defaults filling the gaps.
+
+    Raises ValueError listing every problem: wrong type, out of range, not an allowed choice,
+    bad camera names or topics, near >= far, class_prompts of another length than classes, and
+    (unless ``allow_unknown``) parameters that are not in the schema (typos).
+    """
+    problems: list[str] = []
+    by_name = {s.name: s for s in NODE_PARAMETERS}
+    cameras_value = values.get("cameras", by_name["cameras"].default)
+    problem = by_name["cameras"].check(cameras_value)
+    cameras: list[str] = []
+    if problem:
+        problems.append(problem)
+    else:
+        cameras = list(cameras_value)
+        if not cameras:
+            problems.append("cameras must name at least one camera")
+        for name in cameras:
+            if not _CAMERA_NAME.match(name):
+                problems.append(
+                    f"camera name {name!r} must start with a letter and hold only letters,"
+                    " digits and underscores"
+                )
+        if len(set(cameras)) != len(cameras):
+            problems.append(f"camera names must be unique, got {cameras}")
+        cameras = [c for c in cameras if _CAMERA_NAME.match(c)]
+    specs = {s.name: s for s in all_specs(dict.fromkeys(cameras))}
+    resolved: dict[str, Any] = {}
+    for name, spec in specs.items():
+        value = values.get(name, spec.default)
+        problem = spec.check(value)
+        if problem:
+            problems.append(problem)
+        resolved[name] = value
+    unknown = {k: v for k, v in values.items() if k not in specs and k != "use_sim_time"}
+    if unknown and not allow_unknown:
+        for name in sorted(unknown):
+            hint = _closest(name, specs)
+            problems.append(
+                f"unknown parameter {name!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+            )
+    for camera in cameras:
+        for key in ("image_topic", "camera_info_topic"):
+            topic = resolved[f"{camera}.{key}"]
+            if isinstance(topic, str) and not _TOPIC.match(topic):
+                problems.append(f"{camera}.{key} {topic!r} is not a valid ROS topic name")
+    if not problems:
+        if resolved["near"] >= resolved["far"]:
+            problems.append(f"near ({resolved['near']}) must be < far ({resolved['far']})")
+        if not resolved["classes"]:
+            problems.append("classes must hold at least one class name")
+        if len(set(resolved["classes"])) != len(resolved["classes"]):
+            problems.append(f"class names must be unique, got {resolved['classes']}")
+        if resolved["class_prompts"] and len(resolved["class_prompts"]) != len(resolved["classes"]):
+            problems.append(
+                f"class_prompts has {len(resolved['class_prompts'])} entries but classes has"
+                f" {len(resolved['classes'])}; give one prompt per class or none"
+            )
+        if not resolved["fixed_frame"]:
+            problems.append("fixed_frame must not be empty")
+    if problems:
+        raise ValueError("invalid semanticsplat_node parameters:\n  - " + "\n  - ".join(problems))
+    node_values = {s.name: resolved[s.name] for s in NODE_PARAMETERS if s.name != "cameras"}
+    for name in ("classes", "class_prompts"):
+        node_values[name] = tuple(node_values[name])
+    return NodeParams(
+        cameras=tuple(
+            CameraTopics(c, resolved[f"{c}.image_topic"], resolved[f"{c}.camera_info_topic"])
+            for c in cameras
+        ),
+        extra=dict(unknown) if allow_unknown else {},
+        **node_values,
+    )
+
+
+def _closest(name: str, specs: Mapping[str, ParamSpec]) -> str | None:
+    import difflib
+
+    match = difflib.get_close_matches(name, list(specs), n=1, cutoff=0.75)
+    return match[0] if match else None
+
+
+# --------------------------------------------------------------------------------------------
+# ROS 2 parameters YAML, read without ROS
+# --------------------------------------------------------------------------------------------
+
+
+def _node_key_matches(key: str, fq_name: str) -> bool:
+    """rcl's matching of a parameters-file node key against a fully qualified node name."""
+    if key in ("/**", "**"):
+        return True
+    pattern = key if key.startswith("/") else "/" + key
+    regex = ""
+    for part in re.split(r"(/\*\*|\*)", pattern):
+        if part == "/**":
+            regex += r"(/[^/]+)*"
+        elif part == "*":
+            regex += r"[^/]*"
+        else:
+            regex += re.escape(part)
+    return re.fullmatch(regex, fq_name) is not None
+
+
+def _flatten(prefix: str, value: Any, out: dict[str, Any]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    else:
+        out[prefix] = list(value) if isinstance(value, tuple) else value
+
+
+def read_params_file(path: str | Path, node_name: str = NODE_NAME, namespace: str = "/") -> dict:
+    """Flat ``{name: value}`` for node ``namespace/node_name`` from a ROS 2 parameters YAML.
+
+    Sections apply in file order (later ones override): keys ``/**``, ``node``, ``/ns/node``,
+    ``/**/node`` and ``*`` wildcards, each holding ``ros__parameters``. Raises FileNotFoundError
+    or ValueError (bad YAML, bad structure).
+    """
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"parameters file {path} does not exist")
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a mapping of node names at the top level")
+    ns = "/" + namespace.strip("/") if namespace.strip("/") else ""
+    fq_name = f"{ns}/{node_name}"
+    flat: dict[str, Any] = {}
+    for key, section in doc.items():
+        key = str(key)
+        if not isinstance(section, dict):
+            raise ValueError(f"{path}: section {key!r} must be a mapping")
+        # A namespace key may nest the node key (``ns: {node: {ros__parameters: ...}}``).
+        stack = [(key, section)]
+        while stack:
+            name, body = stack.pop()
+            if "ros__parameters" in body:
+                if _node_key_matches(name, fq_name):
+                    params = body["ros__parameters"]
+                    if not isinstance(params, dict):
+                        raise ValueError(f"{path}: {name}.ros__parameters must be a mapping")
+                    _flatten("", params, flat)
+            else:
+                for k, v in body.items():
+                    if isinstance(v, dict):
+                        stack.append((f"{name.rstrip('/')}/{k}", v))
+    return flat
+
+
+def load_params_file(
+    path: str | Path, node_name: str = NODE_NAME, namespace: str = "/"
+) -> NodeParams:
+    """Validated ``NodeParams`` from a parameters YAML (see ``read_params_file``)."""
+    values = read_params_file(path, node_name, namespace)
+    try:
+        return validate_params(values)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------
+# rclpy declaration
+# --------------------------------------------------------------------------------------------
+
+
+def descriptor(spec: ParamSpec) -> Any:
+    """The ``rcl_interfaces/ParameterDescriptor`` of a spec (ranges, choices, read-only)."""
+    from rcl_interfaces.msg import (
+        FloatingPointRange,
+        IntegerRange,
+        ParameterDescriptor,
+        ParameterType,
+    )
+
+    types = {
+        "bool": ParameterType.PARAMETER_BOOL,
+        "int": ParameterType.PARAMETER_INTEGER,
+        "float": ParameterType.PARAMETER_DOUBLE,
+        "str": ParameterType.PARAMETER_STRING,
+        "str_list": ParameterType.PARAMETER_STRING_ARRAY,
+    }
+    d = ParameterDescriptor(
+        name=spec.name,
+        type=types[spec.kind],
+        description=spec.description,
+        read_only=spec.read_only,
+    )
+    if spec.kind == "float" and (spec.low is not None or spec.high is not None):
+        d.floating_point_range = [
+            FloatingPointRange(
+                from_value=float(spec.low if spec.low is not None else -1e308),
+                to_value=float(spec.high if spec.high is not None else 1e308),
+                step=0.0,
+            )
+        ]
+    if spec.kind == "int" and (spec.low is not None or spec.high is not None):
+        d.integer_range = [
+            IntegerRange(
+                from_value=int(spec.low if spec.low is not None else -(2**63)),
+                to_value=int(spec.high if spec.high is not None else 2**63 - 1),
+                step=1,
+            )
+        ]
+    if spec.choices:
+        d.additional_constraints = "one of: " + ", ".join(
+            f"{c}<...>" if c.endswith(":") else c for c in spec.choices
+        )
+    return d
+
+
+def _declare(node: Node, spec: ParamSpec) -> Any:
+    from rclpy.parameter import Parameter
+
+    d = descriptor(spec)
+    if isinstance(spec.default, list) and not spec.default:
+        # An empty list would be typed as a byte array: declare the type, then set the default
+        # unless an override (params file, command line) already gave a value.
+        node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, d)
+        if _uninitialised(node, spec.name):
+            node.set_parameters([Parameter(spec.name, Parameter.Type.STRING_ARRAY, [])])
+    else:
+        node.declare_parameter(spec.name, spec.default, d)
+    return node.get_parameter(spec.name).value
+
+
+def _uninitialised(node: Node, name: str) -> bool:
+    from rclpy.exceptions import ParameterUninitializedException
+
+    try:
+        node.get_parameter(name)
+    except ParameterUninitializedException:
+        return True
+    return False
+
+
+def declare_node_parameters(node: Node) -> NodeParams:
+    """Declare every parameter (node-wide, then per camera) and return them validated.
+
+    Raises ValueError (listing every problem) when the values are invalid; rclpy itself raises
+    for an override of the wrong type or outside a range.
+    """
+    values: dict[str, Any] = {}
+    for spec in NODE_PARAMETERS:
+        values[spec.name] = _declare(node, spec)
+    values["cameras"] = list(values["cameras"])
+    for camera in values["cameras"]:
+        if _CAMERA_NAME.match(camera):
+            for spec in camera_parameters(camera):
+                values[spec.name] = _declare(node, spec)
+    for name in ("classes", "class_prompts"):
+        values[name] = list(values[name])
+    return validate_params(values)
+
+
+def check_parameter_update(name: str, value: Any, cameras: Iterable[str]) -> str | None:
+    """For ``add_on_set_parameters_callback``: why a runtime change is refused, or None.
+
+    (rclpy enforces types and ranges; this adds choices and cross-checks per parameter.)
+    """
+    specs = {s.name: s for s in all_specs(cameras)}
+    spec = specs.get(name)
+    if spec is None:
+        return None if name == "use_sim_time" else f"unknown parameter {name!r}"
+    if isinstance(value, tuple | list):
+        value = list(value)
+    return spec.check(value)

@@ -1,0 +1,1 @@
+"""Stand-in for ROS 2 ``launch_ros`` (tests only)."""
