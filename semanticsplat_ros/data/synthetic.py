@@ -1,0 +1,185 @@
+"""Training examples and a live camera source from the synthetic world.
+
+View sampling (what makes target views learnable from the context views): the context views are
+frames of the head camera on one trajectory at times ``t0 .. t0 + span`` (0.5-1.4 s apart, so
+0.1-0.5 m baselines with heavily overlapping frusta); target views are frames of the same
+trajectory at random times strictly between the first and last context times, so every target
+camera lies between context cameras and looks at what they see.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from semanticsplat_ros.data.raycast import render_views
+from semanticsplat_ros.data.rigs import get_rig, rig_cameras
+from semanticsplat_ros.data.types import Example, Views
+from semanticsplat_ros.data.world import Scene, make_scene
+
+
+@functools.lru_cache(maxsize=16)
+def cached_scene(seed: int) -> Scene:
+    """``make_scene(seed)``, memoised (scenes are immutable once built)."""
+    return make_scene(seed)
+
+
+@dataclass(frozen=True)
+class ViewSampling:
+    """How context and target frames are picked along a trajectory."""
+
+    min_span_s: float = 0.5
+    """Shortest time between the first and last context frame (seconds; ~0.1 m of travel)."""
+    max_span_s: float = 1.4
+    """Longest time between the first and last context frame (seconds; ~0.5 m of travel)."""
+    target_margin: float = 0.1
+    """Targets are drawn in [margin, 1 - margin] of the context span."""
+    rig: str = "mono"
+    """Rig whose first camera takes the frames."""
+
+
+def sample_times(
+    rng: np.random.Generator, num_context: int, num_target: int, sampling: ViewSampling
+) -> tuple[np.ndarray, np.ndarray]:
+    """Context times (sorted, spanning 0.5-1.4 s) and target times between them (seconds)."""
+    t0 = rng.uniform(0.0, 300.0)
+    span = rng.uniform(sampling.min_span_s, sampling.max_span_s)
+    if num_context == 1:
+        context = np.array([t0])
+        target = t0 + rng.uniform(-0.25, 0.25, num_target) * span
+    else:
+        context = t0 + span * np.linspace(0.0, 1.0, num_context)
+        m = sampling.target_margin
+        target = t0 + span * rng.uniform(m, 1.0 - m, num_target)
+    return context, target
+
+
+def _check_counts(height: int, width: int, num_context: int, num_target: int) -> None:
+    for name, value in (("height", height), ("width", width), ("num_context", num_context)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not isinstance(num_target, int) or num_target < 0:
+        raise ValueError(f"num_target must be an int >= 0, got {num_target!r}")
+
+
+def render_times(
+    scene: Scene,
+    times: np.ndarray,
+    height: int,
+    width: int,
+    trajectory: int = 0,
+    rig: str = "mono",
+) -> Views:
+    """Render the first camera of ``rig`` at each of ``times`` on trajectory ``trajectory``."""
+    if len(times) == 0:
+        empty = render_views(scene, *rig_cameras(scene, rig, 0.0, height, width), height, width)
+        return empty.index_views([])
+    cams = [rig_cameras(scene, rig, float(t), height, width, seed=trajectory) for t in times]
+    c2w = torch.stack([c[0][0] for c in cams])
+    K = torch.stack([c[1][0] for c in cams])
+    return render_views(scene, c2w, K, height, width)
+
+
+def make_example(
+    seed: int,
+    height: int = 64,
+    width: int = 64,
+    num_context: int = 2,
+    num_target: int = 2,
+    index: int = 0,
+    sampling: ViewSampling | None = None,
+) -> Example:
+    """Example ``index`` of scene ``seed``: deterministic in (seed, index, sizes, counts)."""
+    _check_counts(height, width, num_context, num_target)
+    sampling = ViewSampling() if sampling is None else sampling
+    get_rig(sampling.rig)
+    scene = cached_scene(int(seed))
+    rng = np.random.default_rng([int(seed), int(index), 0xE8A])
+    context_t, target_t = sample_times(rng, num_context, num_target, sampling)
+    trajectory = int(index)
+    times = np.concatenate([context_t, target_t])
+    views = render_times(scene, times, height, width, trajectory, sampling.rig)
+    context = views.index_views(list(range(num_context)))
+    target = views.index_views(list(range(num_context, num_context + num_target)))
+    return Example(context, target, scene_id=f"synthetic_{int(seed):06d}_{int(index)}")
+
+
+class SyntheticDataset(Dataset):
+    """Examples rendered on the fly from scenes ``seeds`` (``examples_per_scene`` each).
+
+    Item i is example ``i % examples_per_scene`` of scene ``seeds[i // examples_per_scene]``;
+    it depends only on (seed, index) and the sizes, never on worker or call order.
+    """
+
+    def __init__(
+        self,
+        seeds: range,
+        height: int = 64,
+        width: int = 64,
+        num_context: int = 2,
+        num_target: int = 2,
+        examples_per_scene: int = 1,
+        sampling: ViewSampling | None = None,
+    ):
+        if not isinstance(seeds, range) or len(seeds) == 0:
+            raise ValueError(f"seeds must be a non-empty range, got {seeds!r}")
+        if not isinstance(examples_per_scene, int) or examples_per_scene < 1:
+            raise ValueError(f"examples_per_scene must be an int >= 1, got {examples_per_scene!r}")
+        _check_counts(height, width, num_context, num_target)
+        self.seeds = seeds
+        self.height = height
+        self.width = width
+        self.num_context = num_context
+        self.num_target = num_target
+        self.examples_per_scene = examples_per_scene
+        self.sampling = ViewSampling() if sampling is None else sampling
+        get_rig(self.sampling.rig)
+
+    def __len__(self) -> int:
+        return len(self.seeds) * self.examples_per_scene
+
+    def __getitem__(self, i: int) -> Example:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} examples")
+        i = i % len(self)
+        seed = self.seeds[i // self.examples_per_scene]
+        return make_example(
+            seed,
+            self.height,
+            self.width,
+            self.num_context,
+            self.num_target,
+            index=i % self.examples_per_scene,
+            sampling=self.sampling,
+        )
+
+
+class SyntheticRigSource:
+    """A live multi-camera source: ``views(t)`` renders the rig at time t (seconds).
+
+    For the ROS node's simulated rig: call at successive times (10-30 Hz).
+    """
+
+    def __init__(
+        self, seed: int, rig: str = "stereo", height: int = 128, width: int = 128, trajectory=0
+    ):
+        _check_counts(height, width, 1, 0)
+        self.rig = get_rig(rig)
+        self.scene = cached_scene(int(seed))
+        self.height = height
+        self.width = width
+        self.trajectory = int(trajectory)
+
+    @property
+    def camera_names(self) -> list[str]:
+        return [c.name for c in self.rig.cameras]
+
+    def views(self, t: float) -> Views:
+        c2w, K = rig_cameras(
+            self.scene, self.rig.name, float(t), self.height, self.width, self.trajectory
+        )
+        return render_views(self.scene, c2w, K, self.height, self.width)
