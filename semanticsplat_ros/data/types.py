@@ -19,8 +19,8 @@ class Views:
     near, far: (v,) depth range in metres used for the cost volume.
     depth:     (v, h, w) metric z-depth ground truth, 0 where unknown; or None.
     labels:    (v, h, w) int64 class ids into CLASS_NAMES, -1 where unknown; or None.
-    instances: (v, h, w) int64 object instance ids (0 = structure: wall/floor/ceiling pieces
-               have their own ids too, -1 unknown); or None.
+    instances: (v, h, w) int64 instance ids, -1 unknown; or None. Structure has ids too (in the
+               synthetic world: floor 0, ceiling 1, walls 2-5, then the objects).
     parts:     (v, h, w) int64 part ids (small masks); or None.
     groups:    (v, h, w) int64 group ids (large masks: objects arranged together); or None.
     """
