@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from jaxtyping import Float
+from jaxtyping import Float, Int
 from torch import Tensor
 
 
@@ -64,9 +64,14 @@ class RenderOutput:
     depth:    (b, v, 1, h, w)  expected depth Σ wᵢ zᵢ / Σ wᵢ (z in the camera frame, metres);
               0 where alpha is 0.
     alpha:    (b, v, 1, h, w)  accumulated opacity Σ wᵢ in [0, 1].
+    tile_overflow: (b, v) int64, or None when the producer does not report it: how many
+              (Gaussian, tile) pairs were dropped because a tile held more Gaussians than the
+              rasterizer's per-tile cap (the nearest are kept). 0 means the image is exact;
+              backends without a cap (dense, gsplat) report zeros.
     """
 
     color: Float[Tensor, "b v 3 h w"]
     features: Float[Tensor, "b v f h w"]
     depth: Float[Tensor, "b v 1 h w"]
     alpha: Float[Tensor, "b v 1 h w"]
+    tile_overflow: Int[Tensor, "b v"] | None = None

@@ -1,0 +1,239 @@
+"""``semanticsplat eval``: the paper's tables on held-out synthetic scenes, as Markdown and JSON.
+
+    semanticsplat eval --json out/eval.json --seeds 200000:200020
+    semanticsplat eval --compare "w/o HCAM=runs/stage2_nohcam/last.pt" --seeds holdout
+    semanticsplat eval --teachers --json out/teachers.json --seeds 200000:200020
+    semanticsplat eval --teachers --class-prompts semanticsplat_ros/assets/class_synonyms.yaml
+
+With no ``--checkpoint`` the shipped default model is evaluated. ``--teachers`` evaluates the 2D
+teachers alone (tiny SAM point-grid mIoU, tiny LSeg 8-class mIoU).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from semanticsplat_ros.data.classes import CLASS_NAMES
+
+DEFAULT_SEEDS = "200000:200020"
+"""The first 20 hold-out scenes."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, default=None, help="model (default: shipped)")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="another checkpoint evaluated with the same protocol (ablations, w/o HCAM)",
+    )
+    parser.add_argument("--seeds", default=DEFAULT_SEEDS, help="scenes START:END or a split name")
+    parser.add_argument("--height", type=int, default=None, help="default: the training height")
+    parser.add_argument("--width", type=int, default=None, help="default: the training width")
+    parser.add_argument("--num-context", type=int, default=2, help="context views per example")
+    parser.add_argument("--num-target", type=int, default=2, help="target views per example")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures here")
+    parser.add_argument("--teachers", action="store_true", help="evaluate the 2D teachers only")
+    parser.add_argument(
+        "--class-prompts", type=Path, default=None, help="YAML class name -> query text"
+    )
+    parser.add_argument(
+        "--protocols",
+        default="nvs,language,promptable,consistency",
+        help="comma-separated subset of nvs,language,promptable,consistency",
+    )
+    parser.add_argument("--grid", type=int, default=32, help="point prompts per image side")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _get(d: dict, path: str) -> object:
+    for part in path.split("."):
+        if not isinstance(d, dict) or part not in d:
+            return None
+        d = d[part]
+    return d
+
+
+def markdown_tables(results: dict, names: list[str]) -> str:
+    """Tables 1-3 of the paper from ``results`` (rows: ``names`` then the 2D teacher)."""
+    lines = []
+    if "nvs" in results:
+        lines += [
+            "Table 1: novel-view synthesis on target views",
+            "",
+            "| method | PSNR ↑ | SSIM ↑ | LPIPS ↓ | depth AbsRel ↓ |",
+            "|---|---|---|---|---|",
+        ]
+        for name in names:
+            row = results["rows"][name]
+            lines.append(
+                f"| {name} | {_fmt(_get(row, 'nvs.psnr'), 2)} | {_fmt(_get(row, 'nvs.ssim'))} "
+                f"| {_fmt(_get(row, 'nvs.lpips'))} | {_fmt(_get(row, 'depth.abs_rel'))} |"
+            )
+        lines.append("")
+    if "language" in results:
+        lines += [
+            "Table 2: open-vocabulary segmentation (8 classes)",
+            "",
+            "| method | source mIoU ↑ | source Acc ↑ | target mIoU ↑ | target Acc ↑ "
+            "| consistency ↑ |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name in [*names, "teacher"]:
+            row = results["rows"][names[0]] if name == "teacher" else results["rows"][name]
+            col = "teacher" if name == "teacher" else "ours"
+            label = "2D teacher (per view)" if name == "teacher" else name
+            lines.append(
+                f"| {label} | {_fmt(_get(row, f'language.source.{col}.miou'))} "
+                f"| {_fmt(_get(row, f'language.source.{col}.acc'))} "
+                f"| {_fmt(_get(row, f'language.target.{col}.miou'))} "
+                f"| {_fmt(_get(row, f'language.target.{col}.acc'))} "
+                f"| {_fmt(_get(row, f'language.consistency.{col}'))} |"
+            )
+        lines.append("")
+    if "promptable" in results:
+        lines += [
+            "Table 3: promptable segmentation (32×32 point grid, best of 3 masks)",
+            "",
+            "| method | source mIoU ↑ | source Acc ↑ | target mIoU ↑ | target Acc ↑ |",
+            "|---|---|---|---|---|",
+        ]
+        for name in [*names, "teacher"]:
+            row = results["rows"][names[0]] if name == "teacher" else results["rows"][name]
+            col = "teacher" if name == "teacher" else "ours"
+            label = "2D teacher (per view)" if name == "teacher" else name
+            lines.append(
+                f"| {label} | {_fmt(_get(row, f'promptable.source.{col}.miou'))} "
+                f"| {_fmt(_get(row, f'promptable.source.{col}.acc'))} "
+                f"| {_fmt(_get(row, f'promptable.target.{col}.miou'))} "
+                f"| {_fmt(_get(row, f'promptable.target.{col}.acc'))} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _parse_compare(items: list[str]) -> list[tuple[str, Path]]:
+    out = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValueError(f"--compare takes NAME=PATH, got {item!r}")
+        out.append((name.strip(), Path(path.strip())))
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from semanticsplat_ros.data.splits import parse_seeds
+    from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT, resolve_device
+    from semanticsplat_ros.teachers.evaluate import class_queries, load_class_prompts
+
+    seeds = parse_seeds(args.seeds)
+    device = resolve_device(args.device)
+    class_prompts = load_class_prompts(args.class_prompts) if args.class_prompts else None
+    progress = not args.no_progress
+    started = time.perf_counter()
+    results: dict = {
+        "seeds": f"{seeds.start}:{seeds.stop}",
+        "class_prompts": class_queries(class_prompts),
+    }
+
+    if args.teachers:
+        from semanticsplat_ros.teachers.evaluate import evaluate_teachers
+
+        h, w = args.height or 64, args.width or 64
+        results.update(
+            evaluate_teachers(seeds, h, w, class_prompts=class_prompts, progress=progress)
+        )
+        results["resolution"] = [h, w]
+        results["seconds"] = time.perf_counter() - started
+        _emit(results, args.json, "")
+        return 0
+
+    from semanticsplat_ros.data.synthetic import SyntheticDataset
+    from semanticsplat_ros.eval.protocols import ProtocolSettings, evaluate_model
+    from semanticsplat_ros.model.semanticsplat import load_model
+    from semanticsplat_ros.teachers.lseg import load_tiny_lseg
+    from semanticsplat_ros.teachers.sam import load_tiny_sam
+
+    protocols = tuple(p.strip() for p in args.protocols.split(",") if p.strip())
+    rows = [("ours", args.checkpoint or DEFAULT_MODEL_CHECKPOINT), *_parse_compare(args.compare)]
+    for _, path in rows:
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"model checkpoint {path} not found")
+    sam = load_tiny_sam().to(device).eval()
+    lang = load_tiny_lseg().to(device).eval()
+    class_embeddings = lang.text_encoder.encode(class_queries(class_prompts)).to(device)
+    settings = ProtocolSettings(grid=args.grid, protocols=protocols)
+    results["rows"] = {}
+    results["checkpoints"] = {name: str(path) for name, path in rows}
+    for i, (name, path) in enumerate(rows):
+        model, meta = load_model(path, map_location=device)
+        trained = meta.get("train_config", {}) if isinstance(meta, dict) else {}
+        h = args.height or int(trained.get("height", 64))
+        w = args.width or int(trained.get("width", 64))
+        dataset = SyntheticDataset(
+            seeds, height=h, width=w, num_context=args.num_context, num_target=args.num_target
+        )
+        t0 = time.perf_counter()
+        row = evaluate_model(
+            model,
+            dataset,
+            sam,
+            lang,
+            class_embeddings,
+            settings,
+            with_teacher=i == 0,
+            device=device,
+            progress=progress,
+            desc=f"eval {name}",
+        )
+        row["seconds"] = time.perf_counter() - t0
+        row["resolution"] = [h, w]
+        results["rows"][name] = row
+        del model
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    main = results["rows"]["ours"]
+    for key in ("nvs", "depth", "language", "promptable", "resolution", "num_examples"):
+        if key in main:
+            results[key] = main[key]
+    results["seconds"] = time.perf_counter() - started
+    _emit(results, args.json, markdown_tables(results, [name for name, _ in rows]))
+    return 0
+
+
+def _emit(results: dict, path: Path | None, tables: str) -> None:
+    if tables:
+        print(tables)
+    if "teachers" in results:
+        t = results["teachers"]
+        print("Teachers (2D, per view)\n")
+        print("| teacher | mIoU | Acc |\n|---|---|---|")
+        if "sam" in t:
+            print(f"| tiny SAM, 32×32 point grid, best of 3 | {_fmt(t['sam']['miou'])} | n/a |")
+        if "lseg" in t:
+            print(
+                f"| tiny LSeg, {len(CLASS_NAMES)} classes | {_fmt(t['lseg']['miou'])} "
+                f"| {_fmt(t['lseg'].get('acc'))} |"
+            )
+        print()
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {path}", file=sys.stderr)

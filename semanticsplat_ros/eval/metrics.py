@@ -1,0 +1,71 @@
+"""Image and depth metrics as plain functions (per image; average them over a dataset)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+
+def _check_pair(pred: Tensor, target: Tensor, name: str) -> None:
+    if not isinstance(pred, Tensor) or not isinstance(target, Tensor):
+        raise TypeError(f"{name}: pred and target must be tensors")
+    if pred.shape != target.shape:
+        raise ValueError(f"{name}: shapes differ, {tuple(pred.shape)} vs {tuple(target.shape)}")
+
+
+def psnr(
+    pred: Float[Tensor, "*batch c h w"], target: Float[Tensor, "*batch c h w"]
+) -> Float[Tensor, "*batch"]:
+    """Peak signal-to-noise ratio in dB of images in [0, 1] (pred is clamped), per image."""
+    _check_pair(pred, target, "psnr")
+    mse = (pred.clamp(0, 1) - target).pow(2).flatten(-3).mean(-1)
+    return -10.0 * torch.log10(mse.clamp_min(1e-10))
+
+
+def _gaussian_window(size: int, sigma: float, device, dtype) -> Tensor:
+    x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
+    g = torch.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def ssim(
+    pred: Float[Tensor, "*batch c h w"],
+    target: Float[Tensor, "*batch c h w"],
+    window: int = 11,
+    sigma: float = 1.5,
+) -> Float[Tensor, "*batch"]:
+    """Structural similarity (Wang et al. 2004; Gaussian 11×11 window, σ = 1.5, images in
+    [0, 1], valid region only), averaged over channels and pixels, per image."""
+    _check_pair(pred, target, "ssim")
+    *batch, c, h, w = pred.shape
+    if h < window or w < window:
+        raise ValueError(f"ssim needs images of at least {window}×{window}, got {h}×{w}")
+    x = pred.clamp(0, 1).reshape(-1, c, h, w)
+    y = target.reshape(-1, c, h, w)
+    g = _gaussian_window(window, sigma, x.device, x.dtype)
+    kernel = (g[:, None] * g[None, :]).expand(c, 1, window, window)
+
+    def blur(t: Tensor) -> Tensor:
+        return F.conv2d(t, kernel, groups=c)
+
+    mu_x, mu_y = blur(x), blur(y)
+    sxx = blur(x * x) - mu_x**2
+    syy = blur(y * y) - mu_y**2
+    sxy = blur(x * y) - mu_x * mu_y
+    c1, c2 = 0.01**2, 0.03**2
+    s = ((2 * mu_x * mu_y + c1) * (2 * sxy + c2)) / ((mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2))
+    return s.flatten(1).mean(-1).reshape(batch)
+
+
+def depth_abs_rel(
+    pred: Float[Tensor, "*batch h w"], target: Float[Tensor, "*batch h w"]
+) -> Float[Tensor, "*batch"]:
+    """Mean |pred - gt| / gt over pixels with gt > 0, per depth map (NaN if none is valid)."""
+    _check_pair(pred, target, "depth_abs_rel")
+    valid = target > 0
+    err = torch.where(valid, (pred - target).abs() / target.clamp_min(1e-8), torch.zeros_like(pred))
+    count = valid.flatten(-2).sum(-1)
+    abs_rel = err.flatten(-2).sum(-1) / count.clamp_min(1)
+    return torch.where(count > 0, abs_rel, torch.full_like(abs_rel, float("nan")))

@@ -1,0 +1,62 @@
+"""Semantic heads: latent f_j, segmentation f^S_j and language f^L_j (low-dimensional), and
+the small CNNs expanding rendered low-dimensional features to the teachers' widths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from semanticsplat_ros.model.layers import conv3x3
+
+
+@dataclass
+class SemanticHeadsConfig:
+    """Widths of the per-Gaussian semantic attributes and of the expansion CNNs."""
+
+    latent_dim: int = 32
+    """Width of the latent semantic attribute f_j."""
+
+    seg_render_dim: int = 16
+    """Width of the rendered segmentation feature f^S_j (expanded to ``sam_dim`` after)."""
+
+    language_render_dim: int = 16
+    """Width of the rendered language feature f^L_j (expanded to ``language_dim`` after)."""
+
+    expand_hidden: int = 64
+    """Hidden width of the expansion CNNs."""
+
+
+class SemanticHeads(nn.Module):
+    """Per-pixel f_j from (features, latent); f^S_j and f^L_j read f_j."""
+
+    def __init__(self, in_channels: int, config: SemanticHeadsConfig) -> None:
+        super().__init__()
+        self.latent = nn.Sequential(
+            conv3x3(in_channels, config.latent_dim),
+            nn.GELU(),
+            conv3x3(config.latent_dim, config.latent_dim),
+            nn.GELU(),
+        )
+        self.seg = nn.Conv2d(config.latent_dim, config.seg_render_dim, 1)
+        self.language = nn.Conv2d(config.latent_dim, config.language_render_dim, 1)
+
+    def forward(
+        self, x: Float[Tensor, "n c h w"]
+    ) -> tuple[Float[Tensor, "n fs h w"], Float[Tensor, "n fl h w"]]:
+        f = self.latent(x)
+        return self.seg(f), self.language(f)
+
+
+class FeatureExpander(nn.Module):
+    """Small CNN: rendered low-dimensional features → the teacher's feature width."""
+
+    def __init__(self, in_dim: int, out_dim: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(conv3x3(in_dim, hidden), nn.GELU(), nn.Conv2d(hidden, out_dim, 1))
+
+    def forward(self, x: Float[Tensor, "b v f h w"]) -> Float[Tensor, "b v c h w"]:
+        b, v = x.shape[:2]
+        out = self.net(x.flatten(0, 1))
+        return out.reshape(b, v, *out.shape[1:])

@@ -1,0 +1,591 @@
+"""The product's core, with no ROS: load checkpoints -> encode posed views -> semantic Gaussians ->
+depth, labels, point clouds, point-prompt and text-query segments.
+
+The ROS node (``semanticsplat_ros/ros/node.py``) is a thin layer over this module: it converts
+messages to ``CameraFrame``s, calls ``SemanticSplatPipeline.encode`` and the query methods, and
+converts the results back. Everything here works on CPU and CUDA.
+
+Conventions: ``CameraFrame.K`` uses pixel centres at +0.5 (see ``geometry``); pixel prompts
+(``u``, ``v``) are in that convention too (the node converts from ROS's integer centres). All 3D
+outputs are in the world / fixed frame of the frames' ``c2w``, metres.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+from semanticsplat_ros.data.classes import CLASS_NAMES
+from semanticsplat_ros.data.types import Views
+from semanticsplat_ros.geometry import (
+    check_intrinsics,
+    check_pose,
+    invert_pose,
+    project,
+    scale_intrinsics,
+    transform_points,
+    unproject,
+    unproject_depth,
+)
+from semanticsplat_ros.queries import OrientedBox, classify, oriented_box, query_masks
+from semanticsplat_ros.render.types import Gaussians
+
+MAX_QUERY_CHARS = 256
+"""Longest accepted text query (QueryText.srv)."""
+
+DEFAULT_MODEL_CHECKPOINT = (
+    Path(__file__).resolve().parent / "assets" / "checkpoints" / "semanticsplat_small.pt"
+)
+"""The default model checkpoint shipped with the package (trained on the synthetic world)."""
+
+
+@dataclass
+class PipelineConfig:
+    """How the pipeline is built. Empty checkpoint paths select the shipped defaults."""
+
+    model_checkpoint: str = ""
+    """SemanticSplat checkpoint; "" = the shipped small model (assets/checkpoints)."""
+    sam_checkpoint: str = ""
+    """SAM checkpoint (segment_anything, vit_b/l/h) or a tiny SAM; "" = the shipped tiny SAM."""
+    sam_architecture: str = "tiny"
+    """``tiny`` for our tiny SAM checkpoints, else a segment_anything registry name (vit_b...)."""
+    language_checkpoint: str = ""
+    """Dense language teacher checkpoint; "" = the shipped tiny LSeg."""
+    text_encoder: str = "minilm"
+    """``minilm`` (all-MiniLM-L6-v2, offline) — must match the language teacher's space."""
+    device: str = "auto"
+    """``auto`` (CUDA when available), ``cpu`` or ``cuda``."""
+    input_width: int = 128
+    """Model input width in pixels (a multiple of 8); images are resized to it."""
+    input_height: int = 96
+    """Model input height in pixels (a multiple of 8)."""
+    near: float = 0.3
+    """Nearest depth considered by the cost volume, metres."""
+    far: float = 10.0
+    """Farthest depth considered by the cost volume, metres."""
+    classes: tuple[str, ...] = CLASS_NAMES
+    """Class names for labels, class masks and the semantic cloud."""
+    class_prompts: tuple[str, ...] = ()
+    """Texts embedded for the classes (same length as classes), or empty to use the names."""
+    query_threshold: float = 0.5
+    """Default score threshold of text queries, in (0, 1)."""
+    occlusion_tolerance: float = 0.1
+    """A 3D point counts as seen by a camera when its depth is within this fraction of the
+    camera's depth at that pixel."""
+    random_weights: bool = False
+    """Build the model and tiny teachers with random weights instead of loading checkpoints.
+    For plumbing tests only: outputs are meaningless."""
+
+
+@dataclass
+class CameraFrame:
+    """One posed camera image: what the node builds from Image + CameraInfo + TF."""
+
+    name: str
+    image: np.ndarray
+    """(H, W, 3) uint8 RGB."""
+    K: np.ndarray
+    """(3, 3) intrinsics in pixels of ``image``, pixel centres at +0.5."""
+    c2w: np.ndarray
+    """(4, 4) camera-to-world (fixed frame), OpenCV camera frame, metres."""
+    stamp: float = 0.0
+    """Acquisition time, seconds."""
+
+
+@dataclass
+class EncodedScene:
+    """The latest encoded scene: what every query is answered on. Tensors on the pipeline device,
+    at the model's input resolution (h, w) unless stated."""
+
+    names: list[str]
+    image_sizes: list[tuple[int, int]]
+    """Original (H, W) of each camera image."""
+    stamp: float
+    images: Float[Tensor, "v 3 h w"]
+    K: Float[Tensor, "v 3 3"]
+    c2w: Float[Tensor, "v 4 4"]
+    depth: Float[Tensor, "v h w"]
+    """Predicted z-depth, metres."""
+    seg_embeddings: Float[Tensor, "v 256 h w"]
+    """Rendered and expanded segmentation field (input to SAM's mask decoder)."""
+    language: Float[Tensor, "v c h w"]
+    """Rendered and expanded language field."""
+    labels: Tensor
+    """(v, h, w) int64 class ids into ``classes``."""
+    scores: Float[Tensor, "v h w"]
+    classes: tuple[str, ...]
+    gaussians: Gaussians
+    """The semantic Gaussians (batch 1), detached."""
+    seg_dim: int
+    """Leading feature channels of ``gaussians.features`` that are the segmentation feature."""
+    timings: dict[str, float] = field(default_factory=dict)
+    """Seconds spent per stage of ``encode``."""
+
+    @property
+    def num_views(self) -> int:
+        return len(self.names)
+
+    def camera_index(self, name: str) -> int:
+        if name not in self.names:
+            raise ValueError(f"unknown camera {name!r}; cameras in the scene: {self.names}")
+        return self.names.index(name)
+
+    def resize_to_camera(self, x: Tensor, index: int, mode: str = "nearest") -> np.ndarray:
+        """A (h, w) map at input resolution -> numpy at camera ``index``'s original size."""
+        H, W = self.image_sizes[index]
+        y = x[None, None].float()
+        if mode == "nearest":
+            y = F.interpolate(y, size=(H, W), mode="nearest")
+        else:
+            y = F.interpolate(y, size=(H, W), mode=mode, align_corners=False)
+        return y[0, 0].to(x.dtype).cpu().numpy()
+
+    def depth_image(self, index: int) -> np.ndarray:
+        """(H, W) float32 depth in metres at the camera's original resolution."""
+        return self.resize_to_camera(self.depth[index], index, "bilinear").astype(np.float32)
+
+    def label_image(self, index: int) -> np.ndarray:
+        """(H, W) class ids at the camera's original resolution."""
+        return self.resize_to_camera(self.labels[index], index).astype(np.int64)
+
+
+@dataclass
+class SegmentResult:
+    """One segment: masks per camera (original resolution), its 3D points and summary."""
+
+    label: str
+    score: float
+    masks: dict[str, np.ndarray]
+    """Camera name -> (H, W) bool mask."""
+    points: np.ndarray
+    """(n, 3) float32 world points (metres) of the masked pixels."""
+    colors: np.ndarray
+    """(n, 3) uint8 RGB of those points."""
+    point_labels: np.ndarray
+    """(n,) int64 class ids of those points."""
+    point_scores: np.ndarray
+    """(n,) float32 scores of those points."""
+    centroid: np.ndarray
+    """(3,) float, NaN when there are no points."""
+    box: OrientedBox
+
+
+@dataclass
+class SemanticCloud:
+    """Per-pixel 3D points of all views: xyz (n, 3) float32, rgb (n, 3) uint8, label (n,), score."""
+
+    xyz: np.ndarray
+    rgb: np.ndarray
+    label: np.ndarray
+    score: np.ndarray
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return torch.device(device)
+
+
+def check_query_text(text: object) -> str:
+    """A stripped, printable query of 1..MAX_QUERY_CHARS characters, or ValueError/TypeError."""
+    if not isinstance(text, str):
+        raise TypeError(f"query must be a string, got {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("query text is empty")
+    if len(stripped) > MAX_QUERY_CHARS:
+        raise ValueError(
+            f"query text has {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}"
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in stripped):
+        raise ValueError("query text contains control characters")
+    return stripped
+
+
+def check_frames(frames: Sequence[CameraFrame]) -> None:
+    """ValueError naming the camera for any malformed frame."""
+    if len(frames) < 2:
+        raise ValueError(f"need at least 2 camera frames, got {len(frames)}")
+    names = [f.name for f in frames]
+    if len(set(names)) != len(names):
+        raise ValueError(f"camera names must be unique, got {names}")
+    for f in frames:
+        img = f.image
+        if not isinstance(img, np.ndarray) or img.ndim != 3 or img.shape[2] != 3:
+            shape = getattr(img, "shape", None)
+            raise ValueError(f"camera {f.name!r}: image must be (H, W, 3), got {shape}")
+        if img.dtype != np.uint8:
+            raise ValueError(f"camera {f.name!r}: image must be uint8 RGB, got {img.dtype}")
+        if img.shape[0] < 8 or img.shape[1] < 8:
+            raise ValueError(f"camera {f.name!r}: image {img.shape[1]}x{img.shape[0]} is too small")
+        try:
+            check_intrinsics(torch.as_tensor(np.asarray(f.K, dtype=np.float64)), "K")
+            check_pose(torch.as_tensor(np.asarray(f.c2w, dtype=np.float64)), "c2w")
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"camera {f.name!r}: {exc}") from exc
+
+
+class SemanticSplatPipeline:
+    """Model + teachers + text encoder, and the queries answered on an ``EncodedScene``.
+
+    Thread-safety: ``encode`` and the queries may be called from different threads; model use
+    is serialised by a lock, and an ``EncodedScene`` is never modified after it is returned
+    (``set_classes`` returns a relabelled copy).
+    """
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = config = config or PipelineConfig()
+        for name in ("input_width", "input_height"):
+            value = getattr(config, name)
+            if value < 16 or value % 8:
+                raise ValueError(f"{name} must be a multiple of 8 and >= 16, got {value}")
+        if not 0 < config.near < config.far:
+            raise ValueError(f"need 0 < near < far, got near={config.near}, far={config.far}")
+        if not 0.0 < config.query_threshold < 1.0:
+            raise ValueError(f"query_threshold must be in (0, 1), got {config.query_threshold}")
+        self.device = resolve_device(config.device)
+        self._lock = threading.RLock()
+        self.model, self.model_meta = self._load_model()
+        self.sam, self.language_teacher = self._load_teachers()
+        self.text_encoder = self.language_teacher.text_encoder
+        lang_dim = self.model.config.language_dim
+        if self.text_encoder.dim != lang_dim:
+            raise ValueError(
+                f"text encoder width {self.text_encoder.dim} != model language width {lang_dim}"
+            )
+        self._text_cache: dict[str, Tensor] = {}
+        self.classes: tuple[str, ...] = ()
+        self.class_embeddings: Tensor = torch.empty(0)
+        self.set_classes(config.classes, config.class_prompts)
+
+    # ------------------------------------------------------------------ loading
+
+    def _load_model(self):
+        from semanticsplat_ros.model.semanticsplat import (
+            SemanticSplat,
+            SemanticSplatConfig,
+            load_model,
+        )
+
+        if self.config.random_weights:
+            model = SemanticSplat(SemanticSplatConfig.small())
+            return model.to(self.device).eval(), {"random_weights": True}
+        path = Path(self.config.model_checkpoint or DEFAULT_MODEL_CHECKPOINT)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"model checkpoint {path} not found (train one with `semanticsplat train`, "
+                "or set model_checkpoint)"
+            )
+        return load_model(path, map_location=self.device)
+
+    def _load_teachers(self):
+        from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg, load_tiny_lseg
+        from semanticsplat_ros.teachers.sam import (
+            SamTeacher,
+            build_tiny_sam,
+            load_sam,
+            load_tiny_sam,
+        )
+        from semanticsplat_ros.teachers.text import shared_minilm
+
+        if self.config.text_encoder != "minilm":
+            raise ValueError(
+                f"text_encoder {self.config.text_encoder!r} is not supported by the shipped "
+                "language teacher; use 'minilm'"
+            )
+        if self.config.random_weights:
+            sam = SamTeacher(build_tiny_sam().eval())
+            lseg = TinyLSeg()
+            language = LanguageTeacher(lseg.eval(), shared_minilm(), lseg.config.image_size)
+        else:
+            if self.config.sam_architecture == "tiny":
+                sam = load_tiny_sam(self.config.sam_checkpoint or None)
+            else:
+                if not self.config.sam_checkpoint:
+                    raise ValueError("sam_checkpoint is required for a segment_anything SAM")
+                sam = load_sam(self.config.sam_checkpoint, self.config.sam_architecture)
+            language = load_tiny_lseg(self.config.language_checkpoint or None)
+        return sam.to(self.device).eval(), language.to(self.device).eval()
+
+    # ------------------------------------------------------------------ classes and texts
+
+    def encode_texts(self, texts: Sequence[str]) -> Tensor:
+        """Unit text embeddings (k, d) on the pipeline device, memoised per text."""
+        missing = [t for t in texts if t not in self._text_cache]
+        if missing:
+            with self._lock:
+                emb = self.text_encoder.encode(list(dict.fromkeys(missing)))
+            for t, e in zip(dict.fromkeys(missing), emb, strict=True):
+                self._text_cache[t] = e.to(self.device, torch.float32)
+        return torch.stack([self._text_cache[t] for t in texts])
+
+    def set_classes(self, names: Sequence[str], prompts: Sequence[str] = ()) -> None:
+        """Replace the class list (and the texts embedded for it)."""
+        names = [check_query_text(n) for n in names]
+        if not names:
+            raise ValueError("the class list must not be empty")
+        if len(set(names)) != len(names):
+            raise ValueError(f"class names must be unique, got {names}")
+        prompts = [check_query_text(p) for p in prompts] if prompts else list(names)
+        if len(prompts) != len(names):
+            raise ValueError(f"got {len(prompts)} prompts for {len(names)} classes")
+        embeddings = self.encode_texts(prompts)
+        with self._lock:
+            self.classes = tuple(names)
+            self.class_embeddings = embeddings
+
+    def relabel(self, scene: EncodedScene) -> EncodedScene:
+        """The scene labelled with the current class list (shares every other tensor)."""
+        labels, scores = classify(scene.language, self.class_embeddings)
+        return EncodedScene(
+            **{
+                **scene.__dict__,
+                "labels": labels,
+                "scores": scores,
+                "classes": self.classes,
+            }
+        )
+
+    # ------------------------------------------------------------------ encoding
+
+    @torch.no_grad()
+    def encode(
+        self,
+        frames: Sequence[CameraFrame],
+        near: float | None = None,
+        far: float | None = None,
+    ) -> EncodedScene:
+        """Run the network on synchronized posed frames (>= 2). Raises ValueError on bad input."""
+        check_frames(frames)
+        near = self.config.near if near is None else near
+        far = self.config.far if far is None else far
+        if not 0 < near < far:
+            raise ValueError(f"need 0 < near < far, got near={near}, far={far}")
+        t0 = time.perf_counter()
+        h, w = self.config.input_height, self.config.input_width
+        dev = self.device
+        images, Ks = [], []
+        for f in frames:
+            img = torch.from_numpy(np.ascontiguousarray(f.image)).to(dev).permute(2, 0, 1)
+            img = img.float().div(255.0)[None]
+            H, W = f.image.shape[:2]
+            if (h, w) != (H, W):
+                img = F.interpolate(
+                    img, (h, w), mode="bilinear", align_corners=False, antialias=True
+                )
+            images.append(img[0])
+            K = torch.as_tensor(np.asarray(f.K, dtype=np.float32), device=dev)
+            Ks.append(scale_intrinsics(K, w / W, h / H))
+        v = len(frames)
+        images_t = torch.stack(images)
+        K_t = torch.stack(Ks)
+        c2w_t = torch.stack(
+            [torch.as_tensor(np.asarray(f.c2w, np.float32), device=dev) for f in frames]
+        )
+        context = Views(
+            images=images_t[None],
+            K=K_t[None],
+            c2w=c2w_t[None],
+            near=torch.full((1, v), float(near), device=dev),
+            far=torch.full((1, v), float(far), device=dev),
+        )
+        timings: dict[str, float] = {"preprocess": time.perf_counter() - t0}
+        with self._lock:
+            t = time.perf_counter()
+            fusion = self.model.config.fusion
+            sam_feats = self.sam.embed(images_t)[None] if fusion.use_sam else None
+            lang_feats = (
+                self.language_teacher.embed(images_t)[None] if fusion.use_language else None
+            )
+            timings["teachers"] = time.perf_counter() - t
+            t = time.perf_counter()
+            out = self.model(context, sam_feats, lang_feats)
+            timings["model"] = time.perf_counter() - t
+            t = time.perf_counter()
+            rendered = self.model.render(out, invert_pose(c2w_t)[None], K_t[None], w, h)
+            seg, lang = self.model.decode_features(rendered)
+            timings["render"] = time.perf_counter() - t
+            labels, scores = classify(lang[0], self.class_embeddings)
+            classes = self.classes
+        timings["total"] = time.perf_counter() - t0
+        return EncodedScene(
+            names=[f.name for f in frames],
+            image_sizes=[tuple(f.image.shape[:2]) for f in frames],
+            stamp=max(f.stamp for f in frames),
+            images=images_t,
+            K=K_t,
+            c2w=c2w_t,
+            depth=out.depth[0],
+            seg_embeddings=seg[0],
+            language=lang[0],
+            labels=labels,
+            scores=scores,
+            classes=classes,
+            gaussians=out.gaussians.detach(),
+            seg_dim=out.seg_dim,
+            timings=timings,
+        )
+
+    # ------------------------------------------------------------------ outputs
+
+    def semantic_cloud(self, scene: EncodedScene, stride: int = 1) -> SemanticCloud:
+        """World points of every view's pixels (every ``stride``-th row/column)."""
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        pts = unproject_depth(scene.depth, scene.K, scene.c2w)[:, ::stride, ::stride]
+        valid = scene.depth[:, ::stride, ::stride] > 0
+        rgb = scene.images.permute(0, 2, 3, 1)[:, ::stride, ::stride]
+        return SemanticCloud(
+            xyz=pts[valid].float().cpu().numpy(),
+            rgb=(rgb[valid] * 255).round().clamp(0, 255).to(torch.uint8).cpu().numpy(),
+            label=scene.labels[:, ::stride, ::stride][valid].cpu().numpy(),
+            score=scene.scores[:, ::stride, ::stride][valid].float().cpu().numpy(),
+        )
+
+    def _segment_from_masks(
+        self, scene: EncodedScene, label: str, score: float, masks: dict[int, Tensor]
+    ) -> SegmentResult:
+        """Assemble a SegmentResult from input-resolution masks of some views."""
+        pts_all, rgb_all, lab_all, sc_all = [], [], [], []
+        out_masks: dict[str, np.ndarray] = {}
+        for i, m in masks.items():
+            out_masks[scene.names[i]] = scene.resize_to_camera(m.to(torch.uint8), i).astype(bool)
+            sel = m & (scene.depth[i] > 0)
+            if not sel.any():
+                continue
+            world = unproject_depth(scene.depth[i], scene.K[i], scene.c2w[i])
+            pts_all.append(world[sel])
+            rgb_all.append(scene.images[i].permute(1, 2, 0)[sel])
+            lab_all.append(scene.labels[i][sel])
+            sc_all.append(scene.scores[i][sel])
+        if pts_all:
+            pts = torch.cat(pts_all).float()
+            colors = (torch.cat(rgb_all) * 255).round().clamp(0, 255).to(torch.uint8)
+            labels = torch.cat(lab_all)
+            scores = torch.cat(sc_all).float()
+        else:
+            pts = torch.zeros(0, 3)
+            colors = torch.zeros(0, 3, dtype=torch.uint8)
+            labels = torch.zeros(0, dtype=torch.long)
+            scores = torch.zeros(0)
+        centroid = pts.mean(0) if len(pts) else torch.full((3,), float("nan"))
+        return SegmentResult(
+            label=label,
+            score=float(score),
+            masks=out_masks,
+            points=pts.cpu().numpy().astype(np.float32),
+            colors=colors.cpu().numpy(),
+            point_labels=labels.cpu().numpy().astype(np.int64),
+            point_scores=scores.cpu().numpy().astype(np.float32),
+            centroid=centroid.cpu().numpy().astype(np.float64),
+            box=oriented_box(pts.cpu()),
+        )
+
+    @torch.no_grad()
+    def segment_point(
+        self,
+        scene: EncodedScene,
+        point_world: Sequence[float] | np.ndarray,
+        prompt_pixel: tuple[int, float, float] | None = None,
+    ) -> list[SegmentResult]:
+        """Three hierarchical segments (small, medium, large) at a 3D point (world frame).
+
+        The point is prompted in every camera that sees it (in the image and not occluded by
+        the predicted depth); ``prompt_pixel`` = (camera index, u, v) forces the exact pixel in
+        the camera the user clicked. Raises ValueError when no camera sees the point.
+        """
+        p = torch.as_tensor(np.asarray(point_world, dtype=np.float32), device=self.device)
+        if p.shape != (3,) or not torch.isfinite(p).all():
+            raise ValueError(f"point must be 3 finite coordinates, got {point_world}")
+        h, w = scene.depth.shape[-2:]
+        cam = transform_points(invert_pose(scene.c2w), p.expand(scene.num_views, 1, 3))
+        uv, z = project(cam, scene.K)
+        uv, z = uv[:, 0], z[:, 0]
+        prompts: dict[int, tuple[float, float]] = {}
+        for i in range(scene.num_views):
+            if prompt_pixel is not None and prompt_pixel[0] == i:
+                prompts[i] = (prompt_pixel[1], prompt_pixel[2])
+                continue
+            u, v = float(uv[i, 0]), float(uv[i, 1])
+            if z[i] <= 0 or not (0 <= u < w and 0 <= v < h):
+                continue
+            d = float(scene.depth[i, int(v), int(u)])
+            if abs(d - float(z[i])) <= self.config.occlusion_tolerance * max(d, 1e-6):
+                prompts[i] = (u, v)
+        if not prompts:
+            raise ValueError(
+                f"point {p.tolist()} is not visible in any camera (outside the images or occluded)"
+            )
+        idx = list(prompts)
+        # SAM's prompt coordinates put pixel centres on integers; ours are at +0.5.
+        pts = torch.tensor([[prompts[i]] for i in idx], device=self.device) - 0.5
+        with self._lock:
+            pred = self.sam.predict_masks(scene.seg_embeddings[idx], pts, (h, w))
+        logits, iou = pred.logits[:, 0], pred.iou[:, 0]  # (k, 3, h, w), (k, 3)
+        # segment_anything orders multimask outputs by granularity: index 0 is the smallest.
+        levels = ("small", "medium", "large")
+        results = []
+        for level in range(3):
+            masks = {i: logits[j, level] > 0 for j, i in enumerate(idx)}
+            score = float(iou[:, level].mean().clamp(0, 1))
+            results.append(self._segment_from_masks(scene, levels[level], score, masks))
+        return results
+
+    def segment_pixel(
+        self, scene: EncodedScene, camera: str, u: float, v: float
+    ) -> list[SegmentResult]:
+        """Segments at pixel (u, v) (centres at +0.5, the camera's original resolution)."""
+        i = scene.camera_index(camera)
+        H, W = scene.image_sizes[i]
+        if not (np.isfinite(u) and np.isfinite(v)) or not (0 <= u < W and 0 <= v < H):
+            raise ValueError(f"pixel ({u}, {v}) is outside camera {camera!r}'s {W}x{H} image")
+        h, w = scene.depth.shape[-2:]
+        ui, vi = u * w / W, v * h / H
+        d = scene.depth[i, int(vi), int(ui)]
+        uv = torch.tensor([[ui, vi]], device=self.device)
+        p_cam = unproject(uv, d.reshape(1), scene.K[i])
+        p_world = transform_points(scene.c2w[i], p_cam)[0]
+        return self.segment_point(scene, p_world.cpu().numpy(), prompt_pixel=(i, ui, vi))
+
+    @torch.no_grad()
+    def query_text(
+        self, scene: EncodedScene, texts: Sequence[str], threshold: float | None = None
+    ) -> list[SegmentResult]:
+        """One segment per text query: masks in every camera, points, centroid, box."""
+        if isinstance(texts, str):
+            raise TypeError("texts must be a list of strings, not a single string")
+        clean = [check_query_text(t) for t in texts]
+        if not clean:
+            raise ValueError("no query texts given")
+        threshold = (
+            self.config.query_threshold if threshold is None or threshold <= 0 else threshold
+        )
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+        embeddings = self.encode_texts(clean)
+        class_embeddings = self.class_embeddings
+        results = []
+        for text, q in zip(clean, embeddings, strict=True):
+            masks, scores = query_masks(scene.language, q, class_embeddings, threshold)
+            inside = scores[masks]
+            score = float(inside.mean()) if inside.numel() else 0.0
+            results.append(
+                self._segment_from_masks(
+                    scene, text, score, {i: masks[i] for i in range(scene.num_views)}
+                )
+            )
+        return results

@@ -1,0 +1,192 @@
+"""Stage-specific training losses, pluggable into the shared trainer.
+
+A loss is a :class:`StageLoss`: called with the batch and the model it returns a
+:class:`LossOutput` (the scalar to minimise, detached terms to log, images to show), and it
+says which parameters its stage trains. Stage 0 (geometry and appearance) is
+:class:`PhotometricLoss`; the distillation stages register theirs with
+:func:`register_stage_loss`.
+
+LPIPS: the paper adds 0.05 × LPIPS to L1. LPIPS needs pretrained backbone weights that cannot be
+downloaded here, so it is used only when ``lpips_weights`` names an existing file *and* the
+``lpips`` package imports; otherwise the term is skipped (``PhotometricLoss.uses_lpips`` says
+which).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from jaxtyping import Float
+from torch import Tensor, nn
+
+from semanticsplat_ros.data.types import Example
+from semanticsplat_ros.eval.metrics import psnr
+from semanticsplat_ros.geometry import invert_pose
+from semanticsplat_ros.model import SemanticGaussians, SemanticSplat
+
+
+@dataclass
+class LossOutput:
+    """One step's loss: ``total`` is minimised; ``terms`` (floats) and ``images`` are logged."""
+
+    total: Tensor
+    terms: dict[str, float] = field(default_factory=dict)
+    images: dict[str, Float[Tensor, "3 h w"]] = field(default_factory=dict)
+
+
+class StageLoss(Protocol):
+    """What the trainer needs from a stage's loss."""
+
+    def __call__(self, batch: Example, model: SemanticSplat, forward: nn.Module) -> LossOutput:
+        """Compute the loss. ``forward`` is the module to call for the forward pass (the model
+        itself, or its DistributedDataParallel wrapper); ``model`` gives rendering/decoding."""
+        ...
+
+    def trainable_parameters(self, model: SemanticSplat) -> Iterable[nn.Parameter]:
+        """Parameters this stage optimises (others are frozen)."""
+        ...
+
+
+@dataclass
+class PhotometricLossConfig:
+    """Stage-0 loss: photometric L1 (+ LPIPS) on target views, optional depth supervision."""
+
+    l1_weight: float = 1.0
+    """Weight of the mean absolute colour error on rendered target views."""
+
+    lpips_weight: float = 0.05
+    """Weight of LPIPS (used only when its weights exist, see the module docstring)."""
+
+    lpips_weights: str | None = None
+    """Path to LPIPS backbone weights; None or a missing file disables LPIPS."""
+
+    depth_weight: float = 0.0
+    """Depth supervision (off by default: the method needs none). L1 of normalised inverse
+    depth of the context views against ground truth where it is known."""
+
+    render_context: bool = False
+    """Also render the context views and add their L1 (the paper renders target views only)."""
+
+
+def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
+    return (pred - target).abs().mean()
+
+
+def inverse_depth_loss(
+    pred: Float[Tensor, "b v h w"],
+    target: Float[Tensor, "b v h w"],
+    near: Float[Tensor, "b v"],
+    far: Float[Tensor, "b v"],
+) -> Tensor:
+    """L1 between normalised inverse depths (0 = far, 1 = near) where ``target`` > 0."""
+    inv_near = (1.0 / near)[..., None, None]
+    inv_far = (1.0 / far)[..., None, None]
+    valid = target > 0
+
+    def normalise(d: Tensor) -> Tensor:
+        return (1.0 / d.clamp_min(1e-6) - inv_far) / (inv_near - inv_far)
+
+    diff = (normalise(pred) - normalise(target)).abs()
+    return torch.where(valid, diff, torch.zeros_like(diff)).sum() / valid.sum().clamp_min(1)
+
+
+class PhotometricLoss:
+    """Stage 0: render the target views from the context views' Gaussians and compare."""
+
+    def __init__(self, config: PhotometricLossConfig | None = None) -> None:
+        self.config = config or PhotometricLossConfig()
+        self.lpips: nn.Module | None = _load_lpips(self.config.lpips_weights)
+
+    @property
+    def uses_lpips(self) -> bool:
+        return self.lpips is not None and self.config.lpips_weight > 0
+
+    def trainable_parameters(self, model: SemanticSplat) -> Iterable[nn.Parameter]:
+        return [p for p in model.parameters() if p.requires_grad]
+
+    def __call__(self, batch: Example, model: SemanticSplat, forward: nn.Module) -> LossOutput:
+        cfg = self.config
+        ctx, tgt = batch.context, batch.target
+        out: SemanticGaussians = forward(ctx)
+        views = [tgt]
+        if cfg.render_context:
+            views.append(ctx)
+        total = torch.zeros((), device=ctx.images.device)
+        terms: dict[str, float] = {}
+        images: dict[str, Tensor] = {}
+        for name, v in zip(("target", "context"), views, strict=False):
+            rendered = model.render(out, invert_pose(v.c2w), v.K, v.width, v.height)
+            l1 = l1_loss(rendered.color, v.images)
+            total = total + cfg.l1_weight * l1
+            terms[f"l1_{name}"] = float(l1.detach())
+            terms[f"psnr_{name}"] = float(psnr(rendered.color.detach(), v.images).mean())
+            if self.lpips is not None and cfg.lpips_weight > 0:
+                lp = self.lpips(
+                    rendered.color.flatten(0, 1) * 2 - 1, v.images.flatten(0, 1) * 2 - 1
+                ).mean()
+                total = total + cfg.lpips_weight * lp
+                terms[f"lpips_{name}"] = float(lp.detach())
+            if name == "target":
+                images["target/pred"] = rendered.color[0, 0].detach()
+                images["target/gt"] = v.images[0, 0]
+                images["target/depth"] = _depth_image(rendered.depth[0, 0, 0].detach())
+        if ctx.depth is not None:
+            dl = inverse_depth_loss(out.depth, ctx.depth, ctx.near, ctx.far)
+            terms["depth_l1_inv"] = float(dl.detach())
+            if cfg.depth_weight > 0:
+                total = total + cfg.depth_weight * dl
+        images["context/depth"] = _depth_image(out.depth[0, 0].detach())
+        terms["loss"] = float(total.detach())
+        return LossOutput(total=total, terms=terms, images=images)
+
+
+def _depth_image(depth: Float[Tensor, "h w"]) -> Float[Tensor, "3 h w"]:
+    """Inverse depth scaled to [0, 1] as a grey image (near = bright)."""
+    inv = 1.0 / depth.clamp_min(1e-6)
+    inv = (inv - inv.min()) / (inv.max() - inv.min()).clamp_min(1e-6)
+    return inv.expand(3, *inv.shape)
+
+
+def _load_lpips(path: str | None) -> nn.Module | None:
+    if not path or not Path(path).is_file():
+        return None
+    try:
+        import lpips  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    net = lpips.LPIPS(net="vgg", pretrained=False, pnet_rand=True, verbose=False)
+    net.load_state_dict(torch.load(path, map_location="cpu"), strict=False)
+    return net.eval().requires_grad_(False)
+
+
+LossFactory = Callable[[dict], StageLoss]
+"""Builds a stage's loss from the ``loss`` mapping of the training config."""
+
+_STAGE_LOSSES: dict[int, LossFactory] = {}
+
+
+def register_stage_loss(stage: int, factory: LossFactory) -> None:
+    """Make ``factory`` the loss of ``stage`` (the distillation stages register here)."""
+    if stage not in (0, 1, 2):
+        raise ValueError(f"stage must be 0, 1 or 2, got {stage}")
+    _STAGE_LOSSES[stage] = factory
+
+
+def build_loss(stage: int, options: dict | None = None) -> StageLoss:
+    """The registered loss of ``stage`` built from ``options`` (the config's ``loss`` mapping)."""
+    from semanticsplat_ros.checkpoint import dataclass_from_dict
+
+    if stage == 0 and 0 not in _STAGE_LOSSES:
+        register_stage_loss(
+            0, lambda opts: PhotometricLoss(dataclass_from_dict(PhotometricLossConfig, opts))
+        )
+    if stage not in _STAGE_LOSSES:
+        raise ValueError(
+            f"no loss registered for stage {stage} (stages with a loss: {sorted(_STAGE_LOSSES)}); "
+            "stage 1/2 distillation losses register with register_stage_loss"
+        )
+    return _STAGE_LOSSES[stage](dict(options or {}))

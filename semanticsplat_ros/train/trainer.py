@@ -1,0 +1,396 @@
+"""The trainer shared by all stages: data, Adam + cosine decay (by step or wall clock), logging, checkpoints, resume, DDP.
+
+Output layout under ``TrainConfig.out``::
+
+    checkpoints/latest.pt   model + optimiser state + step + elapsed time (resume from here)
+    model.pt                the final model only (what eval / the pipeline load)
+    tb/                     TensorBoard scalars and images
+    config.yaml             the resolved training config
+
+Distributed: when ``WORLD_SIZE`` > 1 (set by ``torchrun``) the model is wrapped in
+DistributedDataParallel, the data go through a DistributedSampler, and rank 0 alone logs and
+writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler
+
+from semanticsplat_ros.checkpoint import (
+    dataclass_from_dict,
+    load_checkpoint,
+    load_state_dict_strict,
+    save_checkpoint,
+)
+from semanticsplat_ros.data.types import Example, collate
+from semanticsplat_ros.model import (
+    MODEL_KIND,
+    SemanticSplat,
+    SemanticSplatConfig,
+    load_model,
+    save_model,
+)
+from semanticsplat_ros.train.losses import LossOutput, StageLoss, build_loss
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run needs (stored with its checkpoints)."""
+
+    stage: int = 0
+    """0: geometry and appearance; 1: segmentation distillation; 2: language distillation."""
+
+    model: str = "small"
+    """Model config preset (``small`` or ``paper``); ignored when ``init`` names a checkpoint."""
+
+    init: str | None = None
+    """Checkpoint to start from (e.g. stage 1 starts from the stage-0 model)."""
+
+    steps: int = 6000
+    """Optimiser steps."""
+
+    max_minutes: float | None = None
+    """Wall-clock budget: training stops after this many minutes, and the cosine decay follows
+    whichever of step count or elapsed time is further along (so the run ends decayed)."""
+
+    lr: float = 1e-4
+    """Adam learning rate at the end of warm-up."""
+
+    lr_final_ratio: float = 0.01
+    """Cosine decay ends at ``lr * lr_final_ratio``."""
+
+    warmup_steps: int = 100
+    """Linear warm-up steps."""
+
+    weight_decay: float = 0.0
+    """Adam(W) weight decay."""
+
+    grad_clip: float = 1.0
+    """Gradient-norm clipping (0 disables)."""
+
+    batch_size: int = 4
+    """Examples per step (per process under DDP)."""
+
+    height: int = 64
+    """Training resolution: image height in pixels."""
+
+    width: int = 64
+    """Training resolution: image width in pixels."""
+
+    num_context: int = 2
+    """Context views per example."""
+
+    num_target: int = 2
+    """Target views per example."""
+
+    seeds: str = "0:5000"
+    """Synthetic scenes to train on (``START:END`` or a split name)."""
+
+    num_workers: int = 1
+    """DataLoader worker processes (0: load in the training process)."""
+
+    out: str = "runs/stage0"
+    """Output folder (checkpoints, TensorBoard logs, final model)."""
+
+    resume: bool = False
+    """Continue from ``out/checkpoints/latest.pt`` if it exists."""
+
+    seed: int = 0
+    """Random seed (model initialisation, data order)."""
+
+    device: str = "auto"
+    """``auto`` (CUDA if available), ``cpu`` or ``cuda``."""
+
+    threads: int | None = None
+    """torch CPU threads (None: torch's default)."""
+
+    log_every: int = 20
+    """Steps between TensorBoard scalar logs."""
+
+    image_every: int = 500
+    """Steps between TensorBoard image logs."""
+
+    checkpoint_every: int = 500
+    """Steps between checkpoints (also written at the end)."""
+
+    loss: dict[str, Any] = field(default_factory=dict)
+    """Options of the stage's loss (stage 0: fields of ``PhotometricLossConfig``)."""
+
+    def __post_init__(self) -> None:
+        if self.stage not in (0, 1, 2):
+            raise ValueError(f"stage must be 0, 1 or 2, got {self.stage}")
+        for name in ("steps", "batch_size", "height", "width", "num_context", "num_target"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> TrainConfig:
+        return dataclass_from_dict(TrainConfig, data)
+
+
+@dataclass
+class TrainResult:
+    """Where a run ended."""
+
+    step: int
+    model_path: Path | None
+    last_terms: dict[str, float]
+    seconds: float
+
+
+def cosine_lr(step: int, config: TrainConfig, elapsed_s: float = 0.0) -> float:
+    """Learning-rate multiplier: linear warm-up, then cosine decay to ``lr_final_ratio``.
+
+    Progress is by step, or by elapsed time when ``max_minutes`` is set and time is further on.
+    """
+    if step < config.warmup_steps:
+        return (step + 1) / config.warmup_steps
+    span = max(config.steps - config.warmup_steps, 1)
+    progress = min((step - config.warmup_steps) / span, 1.0)
+    if config.max_minutes:
+        progress = max(progress, min(elapsed_s / (60.0 * config.max_minutes), 1.0))
+    r = config.lr_final_ratio
+    return r + (1.0 - r) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but CUDA is not available")
+    return torch.device(name)
+
+
+class Trainer:
+    """Runs one training stage. Model, dataset and loss may be injected (tests, distillation)."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        model: SemanticSplat | None = None,
+        dataset: Dataset | None = None,
+        loss: StageLoss | None = None,
+    ) -> None:
+        self.config = config
+        self.world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        self.distributed = self.world_size > 1
+        if self.distributed and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and config.device != "cpu" else "gloo"
+            dist.init_process_group(backend=backend)
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.device = resolve_device(config.device)
+        if self.distributed and self.device.type == "cuda":
+            local = int(os.environ.get("LOCAL_RANK", "0"))
+            torch.cuda.set_device(local)
+            self.device = torch.device("cuda", local)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        _seed_everything(config.seed + self.rank)
+
+        self.out = Path(config.out)
+        self.model = (model if model is not None else self._build_model()).to(self.device)
+        self.loss = loss if loss is not None else build_loss(config.stage, config.loss)
+        self.dataset = dataset if dataset is not None else self._build_dataset()
+        params = list(self.loss.trainable_parameters(self.model))
+        if not params:
+            raise ValueError(f"stage {config.stage}'s loss selects no trainable parameters")
+        self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.step = 0
+        self.elapsed_s = 0.0  # training time so far, carried across resumes
+        self.forward: nn.Module = self.model
+        if self.distributed:
+            self.forward = nn.parallel.DistributedDataParallel(
+                self.model,
+                device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                # The stage's loss may leave heads unused (e.g. semantic heads in stage 0).
+                find_unused_parameters=True,
+            )
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoints" / "latest.pt"
+
+    def _build_model(self) -> SemanticSplat:
+        if self.config.init:
+            model, _ = load_model(self.config.init)
+            return model.train()
+        return SemanticSplat(SemanticSplatConfig.preset(self.config.model))
+
+    def _build_dataset(self) -> Dataset:
+        from semanticsplat_ros.data.splits import parse_seeds
+        from semanticsplat_ros.data.synthetic import SyntheticDataset
+
+        c = self.config
+        return SyntheticDataset(
+            parse_seeds(c.seeds), c.height, c.width, num_context=c.num_context,
+            num_target=c.num_target,
+        )  # fmt: skip
+
+    def _batches(self) -> Iterator[Example]:
+        c = self.config
+        if self.distributed:
+            sampler = DistributedSampler(self.dataset, shuffle=True, seed=c.seed, drop_last=True)
+        else:
+            generator = torch.Generator().manual_seed(c.seed)
+            sampler = RandomSampler(self.dataset, generator=generator)
+        loader = DataLoader(
+            self.dataset,
+            batch_size=c.batch_size,
+            sampler=sampler,
+            collate_fn=collate,
+            num_workers=c.num_workers,
+            drop_last=len(self.dataset) >= c.batch_size,
+            persistent_workers=c.num_workers > 0,
+        )
+        epoch = 0
+        while True:
+            if isinstance(sampler, DistributedSampler):
+                sampler.set_epoch(epoch)
+            yield from loader
+            epoch += 1
+
+    def save(self, path: Path | None = None) -> Path:
+        """Write model + optimiser state + step + elapsed time (rank 0 only)."""
+        path = path or self.checkpoint_path
+        return save_checkpoint(
+            path,
+            self.model,
+            self.model.config.to_dict(),
+            {
+                "step": self.step,
+                "stage": self.config.stage,
+                "train_config": dataclasses.asdict(self.config),
+                "optimizer": self.optimizer.state_dict(),
+                "elapsed_s": self.elapsed_s,
+            },
+            kind=MODEL_KIND,
+        )
+
+    def restore(self, path: Path | None = None) -> int:
+        """Load a ``save``d state; returns the step to continue from."""
+        path = path or self.checkpoint_path
+        ckpt = load_checkpoint(path, expected_kind=MODEL_KIND)
+        if ckpt.config != self.model.config.to_dict():
+            raise ValueError(f"checkpoint {path} was written for another model config")
+        load_state_dict_strict(self.model, ckpt.state_dict)
+        for key in ("optimizer", "step"):
+            if key not in ckpt.meta:
+                raise ValueError(f"checkpoint {path} has no {key!r}: it cannot be resumed")
+        self.optimizer.load_state_dict(ckpt.meta["optimizer"])
+        self.step = int(ckpt.meta["step"])
+        self.elapsed_s = float(ckpt.meta.get("elapsed_s", 0.0))
+        return self.step
+
+    def train(self, progress: bool = True) -> TrainResult:
+        """Run until ``config.steps``; returns where it ended and the last loss terms."""
+        c = self.config
+        if c.resume and self.checkpoint_path.is_file():
+            self.restore()
+        writer = None
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            _write_yaml(self.out / "config.yaml", dataclasses.asdict(c))
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.out / "tb"))
+        bar = None
+        if progress and self.is_main:
+            from tqdm import tqdm
+
+            bar = tqdm(
+                total=c.steps, initial=self.step, desc=f"stage {c.stage}", dynamic_ncols=True
+            )
+        start = time.time()
+        elapsed_before = self.elapsed_s
+        terms: dict[str, float] = {}
+        self.model.train()
+        batches = self._batches()
+        try:
+            while self.step < c.steps:
+                t0 = time.time()
+                self.elapsed_s = elapsed_before + (t0 - start)
+                if c.max_minutes and self.elapsed_s >= 60.0 * c.max_minutes:
+                    break
+                lr = c.lr * cosine_lr(self.step, c, self.elapsed_s)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                batch = next(batches).to(self.device)
+                out: LossOutput = self.loss(batch, self.model, self.forward)
+                if not torch.isfinite(out.total):
+                    raise ValueError(f"loss became {float(out.total)} at step {self.step}")
+                self.optimizer.zero_grad(set_to_none=True)
+                out.total.backward()
+                if c.grad_clip > 0:
+                    nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
+                self.optimizer.step()
+                self.step += 1
+                terms = out.terms
+                if writer is not None:
+                    if self.step % c.log_every == 0 or self.step == c.steps:
+                        for k, val in terms.items():
+                            writer.add_scalar(f"train/{k}", val, self.step)
+                        writer.add_scalar("train/lr", lr, self.step)
+                        writer.add_scalar("train/step_seconds", time.time() - t0, self.step)
+                    if self.step % c.image_every == 0 or self.step == c.steps:
+                        for k, img in out.images.items():
+                            writer.add_image(k, img.clamp(0, 1).cpu(), self.step)
+                if self.is_main and (self.step % c.checkpoint_every == 0 or self.step == c.steps):
+                    self.elapsed_s = elapsed_before + (time.time() - start)
+                    self.save()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in terms.items() if k in _SHOWN})
+        finally:
+            if bar is not None:
+                bar.close()
+            if writer is not None:
+                writer.close()
+        self.elapsed_s = elapsed_before + (time.time() - start)
+        model_path = None
+        if self.is_main:
+            self.save()
+            model_path = save_model(
+                self.out / "model.pt",
+                self.model,
+                {"step": self.step, "stage": c.stage, "train_config": dataclasses.asdict(c)},
+            )
+        if self.distributed:
+            dist.barrier()
+        return TrainResult(self.step, model_path, terms, time.time() - start)
+
+
+_SHOWN = ("loss", "psnr_target", "depth_l1_inv")
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _write_yaml(path: Path, data: dict[str, Any]) -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data, sort_keys=False))

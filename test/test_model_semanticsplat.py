@@ -1,0 +1,153 @@
+"""SemanticSplat end to end on tiny inputs: shapes, view permutation, gradients, configs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from semanticsplat_ros.model import SemanticSplat, SemanticSplatConfig, count_parameters
+from semanticsplat_ros.model.testing import random_views, tiny_config
+from semanticsplat_ros.render.types import RenderOutput
+
+
+@pytest.fixture(scope="module")
+def model() -> SemanticSplat:
+    torch.manual_seed(0)
+    return SemanticSplat(tiny_config()).eval()
+
+
+def teacher_features(b: int, v: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, v, 12, 4, 4, generator=g), torch.randn(b, v, 10, 16, 16, generator=g)
+
+
+@pytest.mark.parametrize("num_views", [2, 3, 4])
+def test_output_shapes(model: SemanticSplat, num_views: int) -> None:
+    b, h, w = 2, 16, 24
+    views = random_views(b, num_views, h, w)
+    sam, lang = teacher_features(b, num_views)
+    with torch.no_grad():
+        out = model(views, sam, lang)
+    n = num_views * h * w
+    g = out.gaussians
+    assert g.means.shape == (b, n, 3)
+    assert g.quats.shape == (b, n, 4)
+    assert g.scales.shape == (b, n, 3)
+    assert g.opacities.shape == (b, n)
+    assert g.colors.shape == (b, n, 3)
+    assert g.features.shape == (b, n, 5)
+    assert (out.seg_dim, out.language_dim) == (3, 2)
+    assert out.seg_features.shape == (b, n, 3) and out.language_features.shape == (b, n, 2)
+    assert out.depth.shape == (b, num_views, h, w)
+    assert out.depth_probs.shape == (b, num_views, 8, h // 4, w // 4)
+    assert out.depth_candidates.shape == (b, num_views, 8)
+    # Ranges: depth inside [near, far], unit quaternions, positive scales, [0, 1] colour/opacity.
+    assert out.depth.min() >= 0.5 - 1e-4 and out.depth.max() <= 10.0 + 1e-3
+    assert torch.allclose(g.quats.norm(dim=-1), torch.ones(b, n), atol=1e-5)
+    assert (g.scales > 0).all()
+    assert ((g.colors >= 0) & (g.colors <= 1)).all()
+    assert ((g.opacities >= 0) & (g.opacities <= 1)).all()
+    # Centres are the unprojected depth: back in each camera their z equals the depth map.
+    offset = g.means.reshape(b, num_views, h * w, 3) - views.c2w[:, :, None, :3, 3]
+    z = (offset * views.c2w[:, :, None, :3, 2]).sum(-1)  # (p - t) · (camera z axis in world)
+    assert torch.allclose(z, out.depth.reshape(b, num_views, -1), rtol=1e-4, atol=1e-4)
+
+
+def test_decode_features_shapes(model: SemanticSplat) -> None:
+    feats = torch.randn(2, 3, 5, 16, 16)
+    z = torch.zeros(2, 3, 1, 16, 16)
+    rendered = RenderOutput(color=torch.zeros(2, 3, 3, 16, 16), features=feats, depth=z, alpha=z)
+    seg, lang = model.decode_features(rendered)
+    assert seg.shape == (2, 3, 12, 16, 16) and lang.shape == (2, 3, 10, 16, 16)
+    bad = dataclasses.replace(rendered, features=feats[:, :, :4])
+    with pytest.raises(ValueError, match="rendered features"):
+        model.decode_features(bad)
+
+
+def test_permuting_context_views_permutes_outputs(model: SemanticSplat) -> None:
+    b, v, h, w = 1, 3, 16, 16
+    views = random_views(b, v, h, w, seed=3)
+    sam, lang = teacher_features(b, v, seed=4)
+    perm = [2, 0, 1]
+    permuted = views.index_views(perm)
+    with torch.no_grad():
+        out = model(views, sam, lang)
+        out_p = model(permuted, sam[:, perm], lang[:, perm])
+    assert torch.allclose(out_p.depth, out.depth[:, perm], atol=1e-4)
+    for name in ("means", "quats", "scales", "opacities", "colors", "features"):
+        a = getattr(out.gaussians, name).reshape(b, v, h * w, -1)[:, perm]
+        p = getattr(out_p.gaussians, name).reshape(b, v, h * w, -1)
+        assert torch.allclose(p, a, atol=1e-4), name
+
+
+@pytest.mark.parametrize(("use_sam", "use_language"), [(True, True), (True, False), (False, False)])
+def test_gradients_reach_every_submodule(use_sam: bool, use_language: bool) -> None:
+    torch.manual_seed(1)
+    model = SemanticSplat(tiny_config(use_sam, use_language))
+    b, v, h, w = 1, 2, 16, 16
+    views = random_views(b, v, h, w, seed=5)
+    sam, lang = teacher_features(b, v)
+    out = model(views, sam, lang)
+    g = out.gaussians
+    # Stand-in for rendering: per-pixel features of the context views as images.
+    feats = g.features.reshape(b, v, h, w, -1).permute(0, 1, 4, 2, 3)
+    z = torch.zeros(b, v, 1, h, w)
+    seg, lang_full = model.decode_features(RenderOutput(torch.zeros(b, v, 3, h, w), feats, z, z))
+    loss = sum(
+        (t * torch.randn_like(t)).sum()
+        for t in (g.means, g.quats, g.scales, g.opacities, g.colors, out.depth, seg, lang_full)
+    )
+    loss.backward()
+    no_grad = [
+        name
+        for name, p in model.named_parameters()
+        if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0
+    ]
+    assert no_grad == []
+    names = {name.split(".")[0] for name, _ in model.named_parameters()}
+    assert names >= {
+        "backbone", "transformer", "fusion", "depth_head", "gaussian_adapter",
+        "semantic_heads", "seg_expander", "language_expander",
+    }  # fmt: skip
+    assert (model.fusion.sam_proj is not None) == use_sam
+    assert (model.fusion.language_proj is not None) == use_language
+
+
+def test_teacher_conditions_change_the_prediction(model: SemanticSplat) -> None:
+    views = random_views(1, 2, 16, 16, seed=7)
+    sam, lang = teacher_features(1, 2)
+    with torch.no_grad():
+        a = model(views, sam, lang).gaussians.colors
+        b = model(views, None, None).gaussians.colors
+    assert not torch.allclose(a, b)
+
+
+def test_input_validation(model: SemanticSplat) -> None:
+    views = random_views(1, 2, 16, 16)
+    with pytest.raises(ValueError, match="at least 2 context views"):
+        model(views.index_views([0]))
+    with pytest.raises(ValueError, match="multiples of 8"):
+        model(random_views(1, 2, 20, 16))
+    with pytest.raises(ValueError, match="sam_features"):
+        model(views, torch.zeros(1, 2, 7, 4, 4))
+    with pytest.raises(ValueError, match=r"context.K"):
+        model(dataclasses.replace(views, K=views.K[0]))
+    with pytest.raises(TypeError, match="Views"):
+        model(views.images)  # type: ignore[arg-type]
+
+
+def test_config_presets_and_round_trip() -> None:
+    small, paper = SemanticSplatConfig.small(), SemanticSplatConfig.paper()
+    assert (small.sam_dim, small.language_dim) == (256, 384)
+    assert (paper.sam_dim, paper.language_dim) == (256, 512)
+    assert SemanticSplatConfig.from_dict(paper.to_dict()) == paper
+    assert SemanticSplatConfig.preset("small") == small
+    with pytest.raises(ValueError, match="unknown model config"):
+        SemanticSplatConfig.preset("huge")
+    bad = small.to_dict()
+    bad["fusion"]["latnt_dim"] = 3
+    with pytest.raises(ValueError, match="latnt_dim"):
+        SemanticSplatConfig.from_dict(bad)
+    assert count_parameters(SemanticSplat(small)) < count_parameters(SemanticSplat(paper))

@@ -1,0 +1,152 @@
+"""The pure-Python pipeline: encode -> outputs and queries, plumbing and input validation.
+
+Random weights (``PipelineConfig(random_weights=True)``) exercise shapes, frames and errors; the
+quality of trained checkpoints is measured by `semanticsplat eval` and the node tests.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from semanticsplat_ros.data.raycast import render_views
+from semanticsplat_ros.data.rigs import rig_cameras
+from semanticsplat_ros.data.world import make_scene
+from semanticsplat_ros.pipeline import (
+    CameraFrame,
+    PipelineConfig,
+    SemanticSplatPipeline,
+    check_query_text,
+)
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> SemanticSplatPipeline:
+    torch.manual_seed(0)
+    return SemanticSplatPipeline(
+        PipelineConfig(random_weights=True, input_width=64, input_height=48, device="cpu")
+    )
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[CameraFrame]:
+    scene = make_scene(200000)
+    c2w, K = rig_cameras(scene, "stereo", 0.0, 60, 80)
+    views = render_views(scene, c2w, K, 60, 80)
+    out = []
+    for i, name in enumerate(["left", "right"]):
+        img = (views.images[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        out.append(CameraFrame(name, img, K[i].numpy(), c2w[i].numpy(), stamp=1.5))
+    return out
+
+
+@pytest.fixture(scope="module")
+def scene(pipeline, frames):
+    return pipeline.encode(frames)
+
+
+def test_encode_shapes_and_original_resolution_outputs(scene):
+    assert scene.names == ["left", "right"]
+    assert scene.depth.shape == (2, 48, 64)
+    assert scene.seg_embeddings.shape == (2, 256, 48, 64)
+    assert scene.language.shape[:2] == (2, 384)
+    assert scene.stamp == 1.5
+    assert scene.depth_image(0).shape == (60, 80) and scene.depth_image(0).dtype == np.float32
+    assert scene.label_image(1).shape == (60, 80)
+    assert (scene.depth > 0).all()
+    assert {"teachers", "model", "render", "total"} <= set(scene.timings)
+
+
+def test_semantic_cloud_points_lie_on_the_depth_rays(pipeline, scene):
+    cloud = pipeline.semantic_cloud(scene, stride=2)
+    n = 2 * 24 * 32
+    assert cloud.xyz.shape == (n, 3) and cloud.rgb.dtype == np.uint8
+    assert cloud.label.shape == (n,) and cloud.score.shape == (n,)
+    # The first point is pixel (0, 0) of view 0: its distance along z equals the depth there.
+    c2w = scene.c2w[0].numpy()
+    p_cam = np.linalg.inv(c2w) @ np.append(cloud.xyz[0], 1.0)
+    assert p_cam[2] == pytest.approx(float(scene.depth[0, 0, 0]), rel=1e-4)
+
+
+def test_segment_pixel_returns_three_levels(pipeline, scene):
+    results = pipeline.segment_pixel(scene, "left", 40.0, 30.0)
+    assert [r.label for r in results] == ["small", "medium", "large"]
+    for r in results:
+        assert "left" in r.masks and r.masks["left"].shape == (60, 80)
+        assert r.points.shape[1] == 3 and len(r.points) == len(r.colors)
+        assert 0.0 <= r.score <= 1.0
+
+
+def test_segment_point_rejects_points_no_camera_sees(pipeline, scene):
+    behind = scene.c2w[0, :3, 3] - 5 * scene.c2w[0, :3, 2]
+    with pytest.raises(ValueError, match="not visible"):
+        pipeline.segment_point(scene, behind.numpy())
+    with pytest.raises(ValueError, match="finite"):
+        pipeline.segment_point(scene, [np.nan, 0, 0])
+
+
+def test_segment_pixel_errors(pipeline, scene):
+    with pytest.raises(ValueError, match="unknown camera 'wrist'"):
+        pipeline.segment_pixel(scene, "wrist", 1, 1)
+    with pytest.raises(ValueError, match="outside"):
+        pipeline.segment_pixel(scene, "left", 80.0, 3.0)
+
+
+def test_query_text_and_its_errors(pipeline, scene):
+    results = pipeline.query_text(scene, ["chair", "couch"])
+    assert [r.label for r in results] == ["chair", "couch"]
+    assert set(results[0].masks) == {"left", "right"}
+    for bad, err in (([""], ValueError), (["x" * 10_000], ValueError), ([], ValueError)):
+        with pytest.raises(err):
+            pipeline.query_text(scene, bad)
+    with pytest.raises(TypeError):
+        pipeline.query_text(scene, "chair")
+    with pytest.raises(ValueError, match="threshold"):
+        pipeline.query_text(scene, ["chair"], threshold=2.0)
+
+
+def test_set_classes_relabels(pipeline, scene):
+    original = pipeline.classes
+    try:
+        pipeline.set_classes(["mug", "table"])
+        relabelled = pipeline.relabel(scene)
+        assert relabelled.classes == ("mug", "table")
+        assert int(relabelled.labels.max()) <= 1
+        assert scene.classes == original  # the cached scene is not modified
+        with pytest.raises(ValueError, match="unique"):
+            pipeline.set_classes(["a", "a"])
+        with pytest.raises(ValueError, match="prompts"):
+            pipeline.set_classes(["a", "b"], ["only one"])
+    finally:
+        pipeline.set_classes(original)
+
+
+def test_bad_frames_name_the_camera(pipeline, frames):
+    good = frames[0]
+    nan_pose = good.c2w.copy()
+    nan_pose[0, 3] = np.nan
+    cases = [
+        ([good], "at least 2"),
+        ([good, CameraFrame("b", good.image[..., :2], good.K, good.c2w)], "'b'.*image"),
+        ([good, CameraFrame("b", good.image.astype(np.float32), good.K, good.c2w)], "uint8"),
+        ([good, CameraFrame("b", good.image, good.K, nan_pose)], "'b'.*NaN"),
+        ([good, CameraFrame("b", good.image, np.eye(4), good.c2w)], "'b'.*K"),
+        ([good, CameraFrame("left", good.image, good.K, good.c2w)], "unique"),
+    ]
+    for bad, match in cases:
+        with pytest.raises(ValueError, match=match):
+            pipeline.encode(bad)
+
+
+def test_check_query_text():
+    assert check_query_text("  red mug ") == "red mug"
+    with pytest.raises(ValueError, match="control"):
+        check_query_text("mug\x00")
+    with pytest.raises(TypeError):
+        check_query_text(3)
+
+
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="model checkpoint"):
+        SemanticSplatPipeline(PipelineConfig(model_checkpoint=str(tmp_path / "none.pt")))

@@ -1,0 +1,161 @@
+"""Trainer, stage-0 loss, training command config and metrics on tiny inputs."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch.utils.data import Dataset
+
+from semanticsplat_ros.data.types import Example, collate
+from semanticsplat_ros.eval.metrics import depth_abs_rel, psnr, ssim
+from semanticsplat_ros.eval.nvs import evaluate_nvs
+from semanticsplat_ros.model import SemanticSplat, load_model
+from semanticsplat_ros.model.testing import textured_plane_views, tiny_config
+from semanticsplat_ros.train import commands
+from semanticsplat_ros.train.losses import PhotometricLoss, PhotometricLossConfig, build_loss
+from semanticsplat_ros.train.trainer import TrainConfig, Trainer, cosine_lr
+
+
+class PlaneDataset(Dataset):
+    """3 views of a textured plane per item: views 0 and 2 are context, view 1 the target."""
+
+    def __init__(self, n: int = 4, size: int = 16) -> None:
+        self.n, self.size = n, size
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> Example:
+        v = textured_plane_views(1.5 + 0.2 * i, self.size, self.size, num_views=3, seed=i)
+        v = v.index_views([0, 1, 2])
+        unbatched = type(v)(
+            **{k: getattr(v, k)[0] for k in ("images", "K", "c2w", "near", "far", "depth")}
+        )
+        return Example(unbatched.index_views([0, 2]), unbatched.index_views([1]), f"plane{i}")
+
+
+def tiny_train_config(tmp_path: Path, steps: int) -> TrainConfig:
+    return TrainConfig(
+        steps=steps, lr=3e-3, warmup_steps=1, batch_size=2, num_workers=0, out=str(tmp_path),
+        log_every=1, image_every=2, checkpoint_every=2, device="cpu",
+    )  # fmt: skip
+
+
+def test_config_validation_and_schedule() -> None:
+    with pytest.raises(ValueError, match="stage"):
+        TrainConfig(stage=3)
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="unknown TrainConfig field"):
+        TrainConfig.from_dict({"stpes": 3})
+    c = TrainConfig(steps=100, warmup_steps=10, lr_final_ratio=0.1)
+    assert cosine_lr(0, c) == pytest.approx(0.1)
+    assert cosine_lr(10, c) == pytest.approx(1.0)
+    assert cosine_lr(100, c) == pytest.approx(0.1)
+    assert cosine_lr(55, c) == pytest.approx(0.55)
+
+
+def test_stage_losses_registry() -> None:
+    assert isinstance(build_loss(0, {"depth_weight": 0.5}), PhotometricLoss)
+    with pytest.raises(ValueError, match="no loss registered for stage 1"):
+        build_loss(1)
+    with pytest.raises(ValueError, match="unknown PhotometricLossConfig field"):
+        build_loss(0, {"l2_weight": 1.0})
+    loss = PhotometricLoss(PhotometricLossConfig(lpips_weights="/nonexistent/lpips.pth"))
+    assert not loss.uses_lpips
+
+
+def test_photometric_loss_fits_a_batch_and_depth_flag_adds_a_term() -> None:
+    torch.manual_seed(0)
+    model = SemanticSplat(tiny_config())
+    batch = collate([PlaneDataset()[i] for i in range(2)])
+    loss = PhotometricLoss()
+    first = loss(batch, model, model)
+    assert set(first.terms) >= {"l1_target", "psnr_target", "depth_l1_inv", "loss"}
+    assert first.images["target/pred"].shape == (3, 16, 16)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(15):
+        out = loss(batch, model, model)
+        opt.zero_grad()
+        out.total.backward()
+        opt.step()
+    assert out.terms["l1_target"] < 0.8 * first.terms["l1_target"]
+    with_depth = PhotometricLoss(PhotometricLossConfig(depth_weight=2.0))(batch, model, model)
+    plain = loss(batch, model, model)
+    expected = plain.terms["loss"] + 2.0 * with_depth.terms["depth_l1_inv"]
+    assert with_depth.terms["loss"] == pytest.approx(expected, rel=1e-4)
+
+
+def test_trainer_writes_checkpoints_and_resumes(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    trainer = Trainer(tiny_train_config(tmp_path, 2), SemanticSplat(tiny_config()), PlaneDataset())
+    result = trainer.train(progress=False)
+    assert result.step == 2 and math.isfinite(result.last_terms["loss"])
+    assert (tmp_path / "checkpoints" / "latest.pt").is_file()
+    assert (tmp_path / "config.yaml").is_file()
+    assert any((tmp_path / "tb").iterdir())
+    model, meta = load_model(result.model_path)
+    assert model.config == trainer.model.config
+    assert meta["step"] == 2 and meta["stage"] == 0
+    # Resume: a new trainer picks up the optimiser state and step, and runs to the new end.
+    config = tiny_train_config(tmp_path, 4)
+    config.resume = True
+    resumed = Trainer(config, SemanticSplat(tiny_config()), PlaneDataset())
+    assert resumed.restore() == 2
+    assert resumed.optimizer.state_dict()["state"]
+    for a, b in zip(resumed.model.parameters(), trainer.model.parameters(), strict=True):
+        assert torch.equal(a, b)
+    assert resumed.train(progress=False).step == 4
+    # A checkpoint of another model config is refused with a clear message.
+    other = tiny_config()
+    other.cost_volume.num_depths = 6
+    mismatched = Trainer(tiny_train_config(tmp_path, 4), SemanticSplat(other), PlaneDataset())
+    with pytest.raises(ValueError, match="another model config"):
+        mismatched.restore()
+
+
+def test_evaluate_nvs_keys_and_ranges() -> None:
+    torch.manual_seed(0)
+    model = SemanticSplat(tiny_config())
+    res = evaluate_nvs(model, PlaneDataset(3), batch_size=2)
+    assert res["num_examples"] == 3
+    assert 5 < res["nvs.psnr"] < 60 and -1 <= res["nvs.ssim"] <= 1
+    assert 0 <= res["depth.abs_rel"] < 10
+    assert model.training  # restored
+
+
+def test_train_command_config_overrides() -> None:
+    parser = argparse.ArgumentParser()
+    commands.add_arguments(parser)
+    args = parser.parse_args(
+        ["--config", "small", "--steps", "7", "--seeds", "0:10", "--set", "loss.depth_weight=0.5",
+         "--set", "height=32"]
+    )  # fmt: skip
+    config = commands.build_config(args)
+    assert (config.steps, config.seeds, config.height) == (7, "0:10", 32)
+    assert config.loss["depth_weight"] == 0.5 and config.model == "small"
+    assert "paper" in commands.available_configs()
+    with pytest.raises(ValueError, match="not found"):
+        commands.load_config_file("nonexistent")
+    bad = parser.parse_args(["--set", "stpes=3"])
+    with pytest.raises(ValueError, match="stpes"):
+        commands.build_config(bad)
+
+
+def test_metrics_known_values() -> None:
+    a = torch.zeros(2, 3, 16, 16)
+    b = torch.full_like(a, 0.1)
+    assert torch.allclose(psnr(a, b), torch.tensor([20.0, 20.0]))
+    x = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert torch.allclose(ssim(x, x), torch.ones(1), atol=1e-5)
+    assert ssim(x, x.flip(-1)).item() < 0.5
+    gt = torch.tensor([[[2.0, 4.0], [0.0, 1.0]]])
+    pred = torch.tensor([[[2.2, 3.0], [5.0, 1.0]]])
+    assert depth_abs_rel(pred, gt).item() == pytest.approx((0.1 + 0.25 + 0.0) / 3)
+    assert torch.isnan(depth_abs_rel(pred, torch.zeros_like(gt))).all()
+    with pytest.raises(ValueError, match="shapes differ"):
+        psnr(a, b[:, :2])
