@@ -261,6 +261,22 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         0.1,
         60.0,
     ),
+    ParamSpec(
+        "random_weights",
+        "bool",
+        False,
+        "Build the model and teachers with random weights instead of loading checkpoints;"
+        " plumbing tests only (outputs are meaningless).",
+        read_only=True,
+    ),
+    ParamSpec(
+        "autostart",
+        "bool",
+        True,
+        "Configure and activate the lifecycle node at start (ros2 run / semanticsplat bringup);"
+        " false = wait for a lifecycle manager.",
+        read_only=True,
+    ),
 )
 """Node-wide parameters (``use_sim_time`` is declared by rclpy itself and not listed)."""
 
@@ -331,6 +347,8 @@ class NodeParams:
     min_opacity: float
     query_threshold: float
     diagnostics_period_s: float
+    random_weights: bool = False
+    autostart: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Parameters not in the schema that were allowed through (``allow_unknown=True``)."""
 

@@ -490,8 +490,14 @@ def make_transform_lookup(
     cache_duration: float = 10.0,
     tolerance: float = 0.0,
     prefer_tf2_ros: bool = True,
+    on_error: Callable[[str], None] | None = None,
+    callback_group: Any = None,
 ) -> TransformLookup:
-    """tf2_ros's buffer when importable (and preferred), else ``TfBuffer`` + ``TfListener``."""
+    """tf2_ros's buffer when importable (and preferred), else ``TfBuffer`` + ``TfListener``.
+
+    ``on_error`` and ``callback_group`` apply to our own listener only (tf2_ros reports rejected
+    transforms in its own log and uses its own subscriptions).
+    """
     if prefer_tf2_ros and tf2_ros_available():
         return Tf2RosLookup(node, cache_duration, tolerance)
-    return BufferLookup(node, cache_duration, tolerance)
+    return BufferLookup(node, cache_duration, tolerance, on_error, callback_group)

@@ -1,0 +1,269 @@
+"""``semanticsplat bench node``: the node under load, across processes, over Fast DDS.
+
+``sim_rig`` publishes the ring4 rig (4 cameras) at 30 Hz into ``semanticsplat_node`` for a fixed
+time (120 s; 20 s with ``quick``) while this process subscribes to every camera's depth and the
+semantic cloud (so the node does that work) and to ``/diagnostics``, and samples the node's
+resident memory.
+
+Figures (keys of the returned dict):
+
+* ``latency_s_median`` / ``latency_s_p90``: receive time of ``~/semantic_cloud`` minus its stamp
+  (the newest image stamp of the set): latest-frame latency as a consumer sees it.
+* ``rate_hz``: semantic clouds received per second after warm-up.
+* ``dropped``: the node's counts: complete camera sets superseded by a newer one before
+  inference could take them (``sets``), image messages that never joined a set
+  (``messages``), and sets skipped for bad input (``skipped``).
+* ``input_rate_hz``: images per second per camera that reached the node (the rig's real rate).
+* ``rss_mb_after_warmup``, ``rss_mb_end``, ``rss_growth``: the node's RSS and its relative growth
+  after warm-up (the acceptance bound is 0.10).
+
+DDS stays on this machine: ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a domain id of the
+benchmark's own (the pytest run's when run from the tests).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT
+from semanticsplat_ros.ros.bringup import Graph, node_command, sim_rig_command
+
+RING4_CAMERAS = ("front", "left", "back", "right")
+
+
+def _rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB (Linux /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    raise ValueError(f"no VmRSS for pid {pid}")
+
+
+def _params_yaml(
+    path: Path,
+    device: str,
+    random_weights: bool,
+    width: int,
+    height: int,
+    input_width: int,
+    input_height: int,
+    rate_hz: float,
+) -> None:
+    cams = ", ".join(f'"{c}"' for c in RING4_CAMERAS)
+    path.write_text(
+        f"""/**/semanticsplat_node:
+  ros__parameters:
+    cameras: [{cams}]
+    fixed_frame: world
+    device: {device}
+    random_weights: {"true" if random_weights else "false"}
+    input_width: {input_width}
+    input_height: {input_height}
+    sync_slop_s: 0.01
+    qos_reliability: best_effort
+    publish_gaussians: false
+    diagnostics_period_s: 1.0
+/**/sim_rig:
+  ros__parameters:
+    rig: ring4
+    cameras: [{cams}]
+    rate_hz: {float(rate_hz)}
+    width: {width}
+    height: {height}
+    qos_reliability: best_effort
+"""
+    )
+
+
+def _domain_id() -> int:
+    # Inside pytest: the run's own domain (conftest); otherwise one of our own, never the
+    # robot's ROS_DOMAIN_ID (the rig publishes /tf and camera topics).
+    test_domain = os.environ.get("SEMANTICSPLAT_TEST_DOMAIN")
+    if test_domain:
+        return int(test_domain)
+    return random.SystemRandom().randint(101, 200)
+
+
+def benchmark(device: str = "auto", quick: bool = False) -> dict[str, Any]:
+    """Run the load benchmark; see the module docstring for the keys."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
+    duration = 20.0 if quick else 120.0
+    warmup = 5.0 if quick else 20.0
+    rate = 30.0
+    width, height = (80, 60) if quick else (160, 120)
+    input_width, input_height = (64, 48) if quick else (128, 96)
+    random_weights = quick or not DEFAULT_MODEL_CHECKPOINT.is_file()
+    domain = _domain_id()
+    env = dict(os.environ)
+    env.update(
+        ROS_DOMAIN_ID=str(domain),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        FASTDDS_BUILTIN_TRANSPORTS="LARGE_DATA",
+    )
+    saved = {k: os.environ.get(k) for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")}
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    with tempfile.TemporaryDirectory(prefix="semanticsplat_bench_node_") as tmp:
+        params = Path(tmp) / "params.yaml"
+        _params_yaml(params, device, random_weights, width, height, input_width, input_height, rate)
+        log_path = Path(tmp) / "nodes.log"
+        with log_path.open("w") as log:
+            graph = Graph(
+                {
+                    "semanticsplat_node": node_command(params),
+                    "sim_rig": sim_rig_command(params),
+                },
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                graph.start()
+                result = _measure(graph, domain, duration, warmup, log_path)
+            finally:
+                codes = graph.stop(signal.SIGTERM, timeout=20.0)
+                log.flush()
+                log_tail = log_path.read_text()[-4000:]
+                for k, v in saved.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+    if any(code != 0 for code in codes.values()):
+        result["log_tail"] = log_tail
+    result.update(
+        exit_codes=codes,
+        config={
+            "cameras": list(RING4_CAMERAS),
+            "rig_rate_hz": rate,
+            "image_size": [width, height],
+            "input_size": [input_width, input_height],
+            "device": device,
+            "weights": "random" if random_weights else str(DEFAULT_MODEL_CHECKPOINT.name),
+            "duration_s": duration,
+            "warmup_s": warmup,
+            "quick": quick,
+        },
+    )
+    return result
+
+
+def _measure(
+    graph: Graph, domain: int, duration: float, warmup: float, log_path: Path
+) -> dict[str, Any]:
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import Image, PointCloud2
+
+    from semanticsplat_ros.ros.conversions import stamp_to_seconds
+
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain)
+    node = rclpy.create_node("semanticsplat_bench_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    clouds: list[tuple[float, float]] = []  # (receive time, latency)
+    diagnostics: list[tuple[float, dict[str, str]]] = []
+    qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
+    def on_cloud(msg: PointCloud2) -> None:
+        now = time.time()
+        clouds.append((now, now - stamp_to_seconds(msg.header.stamp)))
+
+    def on_diagnostics(msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.startswith("semanticsplat_node"):
+                diagnostics.append((time.time(), {kv.key: kv.value for kv in status.values}))
+
+    node.create_subscription(PointCloud2, "/semanticsplat_node/semantic_cloud", on_cloud, qos)
+    for camera in RING4_CAMERAS:
+        node.create_subscription(Image, f"/semanticsplat_node/{camera}/depth", lambda m: None, qos)
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    pid = graph.pid("semanticsplat_node")
+    rss: list[tuple[float, float]] = []
+    try:
+        start_deadline = time.monotonic() + 300.0
+        while not clouds:
+            if graph.exited() or time.monotonic() > start_deadline:
+                tail = log_path.read_text()[-3000:]
+                raise RuntimeError(f"the node produced no output (exits {graph.exited()}):\n{tail}")
+            executor.spin_once(timeout_sec=0.1)
+        t0 = time.time()
+        next_sample = 0.0
+        while time.time() - t0 < duration:
+            executor.spin_once(timeout_sec=0.05)
+            if time.time() >= next_sample:
+                if graph.exited():
+                    break
+                rss.append((time.time() - t0, _rss_mb(pid)))
+                next_sample = time.time() + 1.0
+        alive = not graph.exited()
+        if alive:
+            rss.append((time.time() - t0, _rss_mb(pid)))
+        t_end = time.time()
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+    measured = [(t, lat) for t, lat in clouds if t - t0 >= warmup]
+    latencies = np.array([lat for _, lat in measured])
+    window = t_end - t0 - warmup
+    after = [m for t, m in rss if t >= warmup]
+    rss_warm = after[0] if after else float("nan")
+    rss_end = rss[-1][1] if rss else float("nan")
+    last = diagnostics[-1][1] if diagnostics else {}
+    warm_diag = next((d for t, d in diagnostics if t - t0 >= warmup), {})
+
+    def delta(key: str) -> int:
+        try:
+            return int(last.get(key, "0")) - int(warm_diag.get(key, "0"))
+        except ValueError:
+            return -1
+
+    received = {}
+    for diag in (warm_diag, last):
+        for item in diag.get("images_received", "").split(","):
+            name, _, count = item.partition("=")
+            if count:
+                received.setdefault(name, []).append(int(count))
+    input_rates = [(c[-1] - c[0]) / max(window, 1e-9) for c in received.values() if len(c) == 2]
+
+    def fmt(x: float) -> float:
+        return round(float(x), 4)
+
+    return {
+        "latency_s_median": fmt(np.median(latencies)) if len(latencies) else None,
+        "latency_s_p90": fmt(np.percentile(latencies, 90)) if len(latencies) else None,
+        "rate_hz": fmt(len(measured) / max(window, 1e-9)),
+        "dropped": {
+            "sets": delta("sets_dropped"),
+            "messages": delta("messages_dropped"),
+            "skipped": delta("sets_skipped"),
+        },
+        "dropped_total": {
+            "sets": int(last.get("sets_dropped", "0") or 0),
+            "messages": int(last.get("messages_dropped", "0") or 0),
+            "skipped": int(last.get("sets_skipped", "0") or 0),
+        },
+        "processing_s_median": fmt(float(last.get("processing_s_median", "nan"))),
+        "input_rate_hz": fmt(np.mean(input_rates)) if input_rates else None,
+        "rss_mb_after_warmup": fmt(rss_warm),
+        "rss_mb_end": fmt(rss_end),
+        "rss_mb_max": fmt(max(m for _, m in rss)) if rss else None,
+        "rss_growth": fmt((rss_end - rss_warm) / rss_warm) if after else None,
+        "node_alive": alive,
+        "clouds_received": len(clouds),
+        "measured_s": fmt(window),
+    }

@@ -1,0 +1,951 @@
+"""``semanticsplat_node``: the lifecycle node around ``SemanticSplatPipeline``.
+
+The node is thin: messages -> ``CameraFrame``s -> ``pipeline.encode`` -> messages. Conversions live
+in ``conversions.py`` (images, camera_info, clouds), ``services.py`` (service requests and
+responses), ``time_sync.py`` (approximate-time sets) and ``tf_buffer.py`` (poses); the pure
+builders of the published messages are module functions below, tested without a running graph.
+
+Lifecycle (as the ROS 2 lifecycle demos and yolo_ros):
+
+* ``__init__``: declare every parameter (``params.declare_node_parameters``: descriptors, ranges).
+* ``on_configure``: read and validate the parameters, load the model and teachers, start the TF
+  listener and the camera synchroniser. A failure (missing checkpoint, bad parameters) returns
+  FAILURE with the reason logged, leaving the node unconfigured.
+* ``on_activate``: create publishers, the image/camera_info subscriptions, the services, the
+  diagnostics timer, and start the inference thread. ``on_deactivate`` undoes exactly that.
+* ``on_cleanup``: drop the pipeline, the latest scene, TF and the synchroniser (and empty the
+  CUDA cache when the model ran on a GPU).
+
+``main()`` configures and activates at start when ``autostart`` is true (the default, so that
+``ros2 run`` and ``semanticsplat bringup`` just work) and exits 0 on SIGINT/SIGTERM.
+
+Threads: image and camera_info callbacks only queue messages in ``CameraSetSync``. A dedicated
+inference thread takes the newest complete set (older unprocessed sets are superseded, never
+queued), looks up each camera's pose in ``fixed_frame`` at its image stamp, encodes, swaps the
+latest scene in atomically and publishes. Services run in their own callback group on the
+multi-threaded executor, so they answer on the latest scene while inference runs.
+
+Topics (relative to the node, ``~/``):
+
+* ``~/<camera>/depth``: sensor_msgs/Image 32FC1, metres, the image's header.
+* ``~/<camera>/labels``: class ids (mono8; mono16 with more than 256 classes), the image's header.
+* ``~/<camera>/class_masks/<class>``: mono8, 255 where the label is that class, 0 elsewhere, the
+  image's header. ``<class>`` is the class name made a valid topic token
+  (``class_topic_names``: lower case, other characters -> ``_``; "dining table" ->
+  ``dining_table``). The topics follow ``~/set_classes``.
+* ``~/semantic_cloud``: PointCloud2 x y z rgb label score in ``fixed_frame`` (every
+  ``cloud_stride``-th pixel of every camera, Gaussians below ``min_opacity`` left out).
+* ``~/gaussians``: PointCloud2 of the Gaussians (``conversions.GAUSSIAN_CLOUD_FIELDS``) with the
+  first three PCA components of the segmentation feature as ``feature_rgb``.
+* ``/diagnostics``: diagnostic_msgs/DiagnosticArray every ``diagnostics_period_s``: rate,
+  latency, drops, skipped sets and the last error.
+
+An output is computed only while its topic has subscribers. Bad input never stops the node: a set
+with a wrong encoding, a camera_info of another size, a missing or NaN pose is skipped and the
+reason reported in the diagnostics; stamps outside the slop never form a set.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import re
+import sys
+import threading
+import time
+import traceback
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import rclpy
+import torch
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from std_msgs.msg import Header
+
+from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
+from semanticsplat_ros.pipeline import (
+    CameraFrame,
+    EncodedScene,
+    PipelineConfig,
+    SemanticSplatPipeline,
+)
+from semanticsplat_ros.ros.conversions import (
+    camera_info_to_intrinsics,
+    check_image_matches_camera_info,
+    check_rigid,
+    gaussians_cloud,
+    image_to_rgb8,
+    numpy_to_image,
+    semantic_cloud,
+    stamp_to_seconds,
+)
+from semanticsplat_ros.ros.params import (
+    NODE_NAME,
+    NodeParams,
+    all_specs,
+    check_parameter_update,
+    declare_node_parameters,
+    validate_params,
+)
+from semanticsplat_ros.ros.services import (
+    LatestScene,
+    answer_query_text,
+    answer_segment_point,
+    answer_set_classes,
+    label_dtype_for,
+)
+from semanticsplat_ros.ros.tf_buffer import (
+    ExtrapolationError,
+    TransformLookup,
+    UnknownFrameError,
+    make_transform_lookup,
+)
+from semanticsplat_ros.ros.time_sync import CameraFrameSet, CameraSetSync
+
+TF_WAIT_S = 0.25
+"""How long the inference thread waits for a camera's TF at the image stamp to arrive."""
+
+# --------------------------------------------------------------------------------------------
+# Pure helpers: parameters -> pipeline config, scene -> messages
+# --------------------------------------------------------------------------------------------
+
+
+def sam_architecture_of(path: str) -> str:
+    """``tiny`` unless the SAM checkpoint's file name names a segment_anything model
+    (``sam_vit_b_01ec64.pth`` -> ``vit_b``)."""
+    name = path.rsplit("/", 1)[-1].lower()
+    for arch in ("vit_b", "vit_l", "vit_h"):
+        if arch in name:
+            return arch
+    return "tiny"
+
+
+def pipeline_config(params: NodeParams) -> PipelineConfig:
+    """The pipeline's config from the node's parameters."""
+    for name in ("input_width", "input_height"):
+        value = getattr(params, name)
+        if value % 8:
+            raise ValueError(f"{name} must be a multiple of 8, got {value}")
+    return PipelineConfig(
+        model_checkpoint=params.model_checkpoint,
+        sam_checkpoint=params.sam_checkpoint,
+        sam_architecture=sam_architecture_of(params.sam_checkpoint),
+        language_checkpoint=params.clip_checkpoint,
+        text_encoder=params.text_encoder,
+        device=params.device,
+        input_width=params.input_width,
+        input_height=params.input_height,
+        near=params.near,
+        far=params.far,
+        classes=tuple(params.classes),
+        class_prompts=tuple(params.class_prompts),
+        query_threshold=min(max(params.query_threshold, 1e-3), 1 - 1e-3),
+        random_weights=params.random_weights,
+    )
+
+
+def class_topic_names(classes: Sequence[str]) -> list[str]:
+    """A valid, unique topic token per class name ("dining table" -> ``dining_table``)."""
+    out: list[str] = []
+    for i, name in enumerate(classes):
+        token = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
+        token = re.sub(r"__+", "_", token)
+        if not token or token[0].isdigit():
+            token = f"class_{token}" if token else f"class_{i}"
+        base, k = token, 2
+        while token in out:
+            token, k = f"{base}_{k}", k + 1
+        out.append(token)
+    return out
+
+
+def depth_msg(scene: EncodedScene, index: int, header: Header) -> Image:
+    """``~/<camera>/depth``: 32FC1 metres at the camera's resolution, with the image's header."""
+    return numpy_to_image(scene.depth_image(index), "32FC1", header)
+
+
+def labels_msg(labels: np.ndarray, num_classes: int, header: Header) -> Image:
+    """``~/<camera>/labels``: class ids, mono8 (<= 256 classes) or mono16."""
+    if num_classes <= 256:
+        return numpy_to_image(labels.astype(np.uint8), "mono8", header)
+    return numpy_to_image(labels.astype(np.uint16), "mono16", header)
+
+
+def class_mask_msg(labels: np.ndarray, class_id: int, header: Header) -> Image:
+    """``~/<camera>/class_masks/<class>``: mono8, 255 where ``labels == class_id``."""
+    return numpy_to_image(np.where(labels == class_id, 255, 0).astype(np.uint8), "mono8", header)
+
+
+def _grid_keep(scene: EncodedScene, stride: int, min_opacity: float) -> torch.Tensor:
+    """(v, h', w') bool: Gaussians (one per pixel, view-major) of the strided grid to keep."""
+    v = scene.num_views
+    h, w = scene.depth.shape[-2:]
+    opacities = scene.gaussians.opacities[0]
+    if opacities.numel() != v * h * w:
+        raise ValueError(
+            f"expected one Gaussian per pixel ({v}x{h}x{w}), got {opacities.numel()} Gaussians"
+        )
+    grid = opacities.reshape(v, h, w)[:, ::stride, ::stride]
+    return grid >= min_opacity
+
+
+def semantic_cloud_msg(
+    pipeline: SemanticSplatPipeline,
+    scene: EncodedScene,
+    header: Header,
+    stride: int,
+    min_opacity: float,
+) -> PointCloud2:
+    """``~/semantic_cloud`` (x y z rgb label score) in ``header.frame_id`` (the fixed frame)."""
+    cloud = pipeline.semantic_cloud(scene, stride)
+    valid = scene.depth[:, ::stride, ::stride] > 0
+    keep = _grid_keep(scene, stride, min_opacity)[valid].cpu().numpy()
+    keep &= np.all(np.isfinite(cloud.xyz), axis=1)
+    return semantic_cloud(
+        cloud.xyz[keep],
+        cloud.rgb[keep],
+        cloud.label[keep],
+        cloud.score[keep],
+        header,
+        label_dtype=label_dtype_for(len(scene.classes)),
+    )
+
+
+def feature_pca_colors(features: np.ndarray) -> np.ndarray:
+    """(n, c) features -> (n, 3) uint8: the first three principal components, each stretched
+    between its 1st and 99th percentile (for showing a feature field in RViz)."""
+    f = np.asarray(features, dtype=np.float64)
+    if f.ndim != 2:
+        raise ValueError(f"features must have shape (n, c), got {f.shape}")
+    n, c = f.shape
+    out = np.zeros((n, 3), dtype=np.uint8)
+    if n < 2 or c == 0:
+        return out
+    f = np.where(np.isfinite(f), f, 0.0)
+    centred = f - f.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred[:: max(1, n // 4096)], full_matrices=False)
+    k = min(3, vt.shape[0])
+    proj = centred @ vt[:k].T
+    for j in range(k):
+        lo, hi = np.percentile(proj[:, j], [1, 99])
+        if hi > lo:
+            out[:, j] = np.clip((proj[:, j] - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(
+                np.uint8
+            )
+    return out
+
+
+def gaussians_msg(
+    scene: EncodedScene, header: Header, stride: int, min_opacity: float
+) -> PointCloud2:
+    """``~/gaussians``: the strided Gaussians above ``min_opacity`` with feature PCA colours."""
+    g = scene.gaussians
+    keep = _grid_keep(scene, stride, min_opacity)
+    v = scene.num_views
+    h, w = scene.depth.shape[-2:]
+    index = torch.arange(v * h * w, device=keep.device).reshape(v, h, w)[:, ::stride, ::stride]
+    index = index[keep]
+
+    def pick(t: torch.Tensor) -> np.ndarray:
+        return t[0, index].detach().float().cpu().numpy()
+
+    means = pick(g.means)
+    finite = np.all(np.isfinite(means), axis=1)
+    quats = pick(g.quats)
+    norms = np.linalg.norm(quats, axis=1, keepdims=True)
+    quats = np.where(norms > 0, quats / np.maximum(norms, 1e-12), [1.0, 0.0, 0.0, 0.0])
+    seg = pick(g.features[..., : scene.seg_dim]) if scene.seg_dim else np.zeros((len(means), 0))
+    return gaussians_cloud(
+        means[finite],
+        np.clip(pick(g.colors), 0.0, 1.0)[finite],
+        np.clip(pick(g.opacities), 0.0, 1.0)[finite],
+        pick(g.scales)[finite],
+        quats[finite],
+        feature_pca_colors(seg[finite]),
+        header,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Statistics behind /diagnostics
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NodeStats:
+    """What the inference thread measured (guarded by ``lock``)."""
+
+    encoded: int = 0
+    skipped: int = 0
+    errors: int = 0
+    last_error: str = ""
+    last_error_time: float = -math.inf
+    recent_errors: deque = field(default_factory=lambda: deque(maxlen=8))
+    """The latest distinct error messages, oldest first."""
+    latencies: deque = field(default_factory=lambda: deque(maxlen=50))
+    """Seconds from the newest image stamp of a set to its outputs being published."""
+    processing: deque = field(default_factory=lambda: deque(maxlen=50))
+    """Seconds of work per set (pose lookup, encode, publishing)."""
+    done_times: deque = field(default_factory=lambda: deque(maxlen=30))
+    """Monotonic times at which sets finished."""
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def error(self, message: str, skipped: bool) -> None:
+        with self.lock:
+            self.errors += 1
+            self.skipped += int(skipped)
+            self.last_error = message
+            self.last_error_time = time.monotonic()
+            if message in self.recent_errors:
+                self.recent_errors.remove(message)
+            self.recent_errors.append(message)
+
+    def done(self, latency: float, processing: float) -> None:
+        with self.lock:
+            self.encoded += 1
+            self.latencies.append(latency)
+            self.processing.append(processing)
+            self.done_times.append(time.monotonic())
+
+    def rate_hz(self, window_s: float = 10.0) -> float:
+        with self.lock:
+            now = time.monotonic()
+            times = [t for t in self.done_times if now - t <= window_s]
+        if len(times) < 2:
+            return 0.0
+        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(np.median(values)) if len(values) else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# The node
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _CameraOutputs:
+    depth: Any
+    labels: Any
+    class_masks: list[Any]
+
+
+class SemanticSplatNode(LifecycleNode):
+    """The lifecycle node (see the module docstring)."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        self._params: NodeParams = declare_node_parameters(self)
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self.pipeline: SemanticSplatPipeline | None = None
+        self.latest: LatestScene | None = None
+        self.stats = NodeStats()
+        self.configure_error = ""
+        self._lookup: TransformLookup | None = None
+        self._sync: CameraSetSync[Image, CameraInfo] | None = None
+        self._received: dict[str, int] = {}
+        self._scene_lock = threading.Lock()
+        self._outputs_lock = threading.Lock()
+        self._camera_outputs: dict[str, _CameraOutputs] = {}
+        self._mask_classes: tuple[str, ...] = ()
+        self._cloud_pub: Any = None
+        self._gaussians_pub: Any = None
+        self._diagnostics_pub: Any = None
+        self._input_subscriptions: list[Any] = []
+        self._service_servers: list[Any] = []
+        self._diagnostics_timer: Any = None
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._input_group = MutuallyExclusiveCallbackGroup()
+        self._tf_group = MutuallyExclusiveCallbackGroup()
+        self._service_group = MutuallyExclusiveCallbackGroup()
+
+    # ---------------------------------------------------------------- parameters
+
+    @property
+    def params(self) -> NodeParams:
+        return self._params
+
+    def _read_parameters(self) -> NodeParams:
+        cameras = list(self.get_parameter("cameras").value)
+        values: dict[str, Any] = {"cameras": cameras}
+        for spec in all_specs(cameras):
+            if spec.name == "cameras" or not self.has_parameter(spec.name):
+                continue
+            value = self.get_parameter(spec.name).value
+            values[spec.name] = list(value) if spec.kind == "str_list" else value
+        return validate_params(values)
+
+    def _check_parameters(self, parameters: list[Any]) -> SetParametersResult:
+        cameras = list(self.get_parameter("cameras").value)
+        for p in parameters:
+            reason = check_parameter_update(p.name, p.value, cameras)
+            if reason:
+                return SetParametersResult(successful=False, reason=reason)
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, parameters: list[Any]) -> None:
+        # Rates, outputs and thresholds apply at once; model and topic parameters are read-only
+        # or take effect at the next configure.
+        try:
+            self._params = self._read_parameters()
+        except ValueError as exc:
+            self.get_logger().warning(f"parameters are inconsistent, keeping the old ones: {exc}")
+            return
+        pipeline = self.pipeline
+        if pipeline is not None:
+            pipeline.config.query_threshold = min(max(self._params.query_threshold, 1e-3), 1 - 1e-3)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            params = self._read_parameters()
+            if len(params.cameras) < 2:
+                raise ValueError(
+                    f"semanticsplat needs at least 2 cameras, got {params.camera_names}"
+                )
+            config = pipeline_config(params)
+            started = time.perf_counter()
+            self.pipeline = SemanticSplatPipeline(config)
+        except Exception as exc:  # report why configure failed and stay alive
+            self.configure_error = f"{type(exc).__name__}: {exc}"
+            self.get_logger().error(f"configure failed: {self.configure_error}")
+            self.pipeline = None
+            return TransitionCallbackReturn.FAILURE
+        self._params = params
+        self._sync = CameraSetSync(
+            params.camera_names,
+            params.sync_slop_s,
+            queue_size=params.sync_queue_size,
+            sync_camera_info=params.sync_camera_info,
+        )
+        self._lookup = make_transform_lookup(
+            self,
+            cache_duration=params.tf_cache_s,
+            tolerance=params.tf_tolerance_s,
+            on_error=lambda message: self.stats.error(f"TF: {message}", skipped=False),
+            callback_group=self._tf_group,
+        )
+        self._received = dict.fromkeys(params.camera_names, 0)
+        self.configure_error = ""
+        self.get_logger().info(
+            f"configured in {time.perf_counter() - started:.1f} s: cameras"
+            f" {params.camera_names}, input {params.input_width}x{params.input_height},"
+            f" device {self.pipeline.device}"
+            + (" (RANDOM WEIGHTS: plumbing only)" if params.random_weights else "")
+        )
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        if self.pipeline is None or self._sync is None:
+            self.get_logger().error("activate called on an unconfigured node")
+            return TransitionCallbackReturn.FAILURE
+        try:
+            self._create_outputs()
+            self._create_inputs()
+        except Exception as exc:
+            self.get_logger().error(f"activate failed: {type(exc).__name__}: {exc}")
+            self._destroy_active()
+            return TransitionCallbackReturn.FAILURE
+        self._stop.clear()
+        self._worker = threading.Thread(
+            target=self._inference_loop, name="semanticsplat_inference", daemon=True
+        )
+        self._worker.start()
+        self.get_logger().info("active")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._destroy_active()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._free()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.teardown()
+        return TransitionCallbackReturn.SUCCESS
+
+    def teardown(self) -> None:
+        """Stop inference, destroy every entity created by activate/configure, free memory."""
+        self._destroy_active()
+        self._free()
+
+    def _free(self) -> None:
+        lookup, self._lookup = self._lookup, None
+        listener = getattr(lookup, "listener", None)
+        if listener is not None:
+            if hasattr(listener, "destroy"):
+                listener.destroy()
+            elif hasattr(listener, "unregister"):
+                listener.unregister()
+        on_cuda = self.pipeline is not None and self.pipeline.device.type == "cuda"
+        self.latest = None
+        self.pipeline = None
+        self._sync = None
+        gc.collect()
+        if on_cuda:
+            torch.cuda.empty_cache()
+
+    # ---------------------------------------------------------------- entities
+
+    def _output_qos(self) -> QoSProfile:
+        return QoSProfile(
+            depth=2,
+            history=HistoryPolicy.KEEP_LAST,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+
+    def _create_class_mask_publishers(self, classes: Sequence[str]) -> None:
+        qos = self._output_qos()
+        tokens = class_topic_names(classes)
+        for camera, outputs in self._camera_outputs.items():
+            for pub in outputs.class_masks:
+                self.destroy_publisher(pub)
+            outputs.class_masks = [
+                self.create_publisher(Image, f"~/{camera}/class_masks/{t}", qos) for t in tokens
+            ]
+        self._mask_classes = tuple(classes)
+
+    def _create_outputs(self) -> None:
+        qos = self._output_qos()
+        with self._outputs_lock:
+            for camera in self._params.camera_names:
+                self._camera_outputs[camera] = _CameraOutputs(
+                    depth=self.create_publisher(Image, f"~/{camera}/depth", qos),
+                    labels=self.create_publisher(Image, f"~/{camera}/labels", qos),
+                    class_masks=[],
+                )
+            if self.pipeline is not None:
+                self._create_class_mask_publishers(self.pipeline.classes)
+            self._cloud_pub = self.create_publisher(PointCloud2, "~/semantic_cloud", qos)
+            self._gaussians_pub = self.create_publisher(PointCloud2, "~/gaussians", qos)
+            self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._service_servers = [
+            self.create_service(
+                SegmentPoint,
+                "~/segment_point",
+                self._on_segment_point,
+                callback_group=self._service_group,
+            ),
+            self.create_service(
+                QueryText, "~/query_text", self._on_query_text, callback_group=self._service_group
+            ),
+            self.create_service(
+                SetClasses,
+                "~/set_classes",
+                self._on_set_classes,
+                callback_group=self._service_group,
+            ),
+        ]
+        self._diagnostics_timer = self.create_timer(
+            self._params.diagnostics_period_s, self._publish_diagnostics
+        )
+
+    def _create_inputs(self) -> None:
+        p = self._params
+        qos = QoSProfile(
+            depth=p.qos_depth,
+            history=HistoryPolicy.KEEP_LAST,
+            reliability=ReliabilityPolicy.BEST_EFFORT
+            if p.qos_reliability == "best_effort"
+            else ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.VOLATILE,
+        )
+        for camera in p.cameras:
+            self._input_subscriptions.append(
+                self.create_subscription(
+                    CameraInfo,
+                    camera.camera_info_topic,
+                    lambda msg, c=camera.name: self._on_camera_info(c, msg),
+                    qos,
+                    callback_group=self._input_group,
+                )
+            )
+            self._input_subscriptions.append(
+                self.create_subscription(
+                    Image,
+                    camera.image_topic,
+                    lambda msg, c=camera.name: self._on_image(c, msg),
+                    qos,
+                    callback_group=self._input_group,
+                )
+            )
+
+    def _destroy_active(self) -> None:
+        self._stop.set()
+        worker, self._worker = self._worker, None
+        if worker is not None and worker is not threading.current_thread():
+            worker.join(timeout=60.0)
+        for sub in self._input_subscriptions:
+            self.destroy_subscription(sub)
+        self._input_subscriptions = []
+        for srv in self._service_servers:
+            self.destroy_service(srv)
+        self._service_servers = []
+        if self._diagnostics_timer is not None:
+            self.destroy_timer(self._diagnostics_timer)
+            self._diagnostics_timer = None
+        with self._outputs_lock:
+            for outputs in self._camera_outputs.values():
+                for pub in (outputs.depth, outputs.labels, *outputs.class_masks):
+                    self.destroy_publisher(pub)
+            self._camera_outputs = {}
+            for name in ("_cloud_pub", "_gaussians_pub", "_diagnostics_pub"):
+                pub = getattr(self, name)
+                if pub is not None:
+                    self.destroy_publisher(pub)
+                    setattr(self, name, None)
+
+    # ---------------------------------------------------------------- input callbacks
+
+    def _on_image(self, camera: str, msg: Image) -> None:
+        sync = self._sync
+        if sync is None:
+            return
+        self._received[camera] = self._received.get(camera, 0) + 1
+        try:
+            sync.add_image(camera, stamp_to_seconds(msg.header.stamp), msg)
+        except (KeyError, ValueError) as exc:
+            self.stats.error(f"camera {camera!r}: image dropped: {exc}", skipped=False)
+
+    def _on_camera_info(self, camera: str, msg: CameraInfo) -> None:
+        sync = self._sync
+        if sync is None:
+            return
+        try:
+            sync.add_camera_info(camera, stamp_to_seconds(msg.header.stamp), msg)
+        except (KeyError, ValueError) as exc:
+            self.stats.error(f"camera {camera!r}: camera_info dropped: {exc}", skipped=False)
+
+    # ---------------------------------------------------------------- inference thread
+
+    def _inference_loop(self) -> None:
+        last_start = -math.inf
+        while not self._stop.is_set():
+            sync, params = self._sync, self._params
+            if sync is None:
+                return
+            if params.rate_limit_hz > 0:
+                wait = last_start + 1.0 / params.rate_limit_hz - time.monotonic()
+                if wait > 0 and self._stop.wait(wait):
+                    return
+            frame_set = sync.wait_for_set(timeout=0.2)
+            if frame_set is None or self._stop.is_set():
+                continue
+            last_start = time.monotonic()
+            try:
+                self._process(frame_set, params)
+            except Exception as exc:  # inference must never kill the node
+                if not rclpy.ok(context=self.context):
+                    return
+                self.stats.error(f"internal error ({type(exc).__name__}): {exc}", skipped=True)
+                self.get_logger().error(
+                    f"inference failed:\n{traceback.format_exc()}", throttle_duration_sec=5.0
+                )
+
+    def _skip(self, message: str) -> None:
+        self.stats.error(message, skipped=True)
+        self.get_logger().warning(f"skipped a camera set: {message}", throttle_duration_sec=2.0)
+
+    def _lookup_pose(self, frame_id: str, stamp: float) -> np.ndarray:
+        """T_fixed_camera at ``stamp``, waiting up to TF_WAIT_S for the transform to arrive."""
+        lookup = self._lookup
+        if lookup is None:
+            raise LookupError("TF is not running")
+        deadline = time.monotonic() + TF_WAIT_S
+        while True:
+            try:
+                return lookup.lookup(self._params.fixed_frame, frame_id, stamp)
+            except (ExtrapolationError, UnknownFrameError):
+                if time.monotonic() >= deadline or self._stop.is_set():
+                    raise
+                time.sleep(0.01)
+
+    def _process(self, frame_set: CameraFrameSet[Image, CameraInfo], params: NodeParams) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        started = time.monotonic()
+        frames: list[CameraFrame] = []
+        headers: dict[str, Header] = {}
+        for f in frame_set.frames:
+            try:
+                intrinsics = camera_info_to_intrinsics(f.camera_info, rectified=params.rectified)
+                check_image_matches_camera_info(f.image, intrinsics)
+                rgb = image_to_rgb8(f.image)
+            except (ValueError, TypeError) as exc:
+                self._skip(f"camera {f.camera!r}: {exc}")
+                return
+            frame_id = f.image.header.frame_id or intrinsics.frame_id
+            if not frame_id:
+                self._skip(f"camera {f.camera!r}: image and camera_info have no frame_id")
+                return
+            try:
+                c2w = check_rigid(
+                    self._lookup_pose(frame_id, f.stamp), name=f"pose of {frame_id!r}"
+                )
+            except (LookupError, ValueError) as exc:
+                self._skip(
+                    f"camera {f.camera!r}: no valid pose of {frame_id!r} in"
+                    f" {params.fixed_frame!r} at {f.stamp:.6f} s: {exc}"
+                )
+                return
+            frames.append(CameraFrame(f.camera, rgb, intrinsics.K, c2w, f.stamp))
+            headers[f.camera] = f.image.header
+        try:
+            scene = pipeline.encode(frames, params.near, params.far)
+        except ValueError as exc:
+            self._skip(f"encode refused the set: {exc}")
+            return
+        latest = LatestScene(scene, headers)
+        with self._scene_lock:
+            self.latest = latest
+        self._publish_outputs(latest, params)
+        now = self.get_clock().now().nanoseconds * 1e-9
+        self.stats.done(now - frame_set.stamp, time.monotonic() - started)
+
+    # ---------------------------------------------------------------- outputs
+
+    def _publish_outputs(self, latest: LatestScene, params: NodeParams) -> None:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        scene = latest.scene
+        with self._outputs_lock:
+            for i, camera in enumerate(scene.names):
+                outputs = self._camera_outputs.get(camera)
+                if outputs is None:
+                    continue
+                header = latest.image_headers[camera]
+                if params.publish_depth and outputs.depth.get_subscription_count() > 0:
+                    outputs.depth.publish(depth_msg(scene, i, header))
+                if not params.publish_labels:
+                    continue
+                masks = []
+                if self._mask_classes == scene.classes:
+                    masks = [
+                        (k, pub)
+                        for k, pub in enumerate(outputs.class_masks)
+                        if pub.get_subscription_count() > 0
+                    ]
+                want_labels = outputs.labels.get_subscription_count() > 0
+                if not (want_labels or masks):
+                    continue
+                labels = scene.label_image(i)
+                if want_labels:
+                    outputs.labels.publish(labels_msg(labels, len(scene.classes), header))
+                for k, pub in masks:
+                    pub.publish(class_mask_msg(labels, k, header))
+            cloud_header = latest.header(params.fixed_frame)
+            pub = self._cloud_pub
+            if params.publish_semantic_cloud and pub is not None and pub.get_subscription_count():
+                pub.publish(
+                    semantic_cloud_msg(
+                        pipeline, scene, cloud_header, params.cloud_stride, params.min_opacity
+                    )
+                )
+            pub = self._gaussians_pub
+            if params.publish_gaussians and pub is not None and pub.get_subscription_count():
+                pub.publish(
+                    gaussians_msg(scene, cloud_header, params.cloud_stride, params.min_opacity)
+                )
+
+    def diagnostic_status(self) -> DiagnosticStatus:
+        """The node's one DiagnosticStatus (also used by tests and the benchmark)."""
+        stats, sync, params = self.stats, self._sync, self._params
+        sync_stats = sync.stats if sync is not None else None
+        with stats.lock:
+            latencies = list(stats.latencies)
+            processing = list(stats.processing)
+            encoded, skipped, errors = stats.encoded, stats.skipped, stats.errors
+            last_error, error_age = stats.last_error, time.monotonic() - stats.last_error_time
+            recent_errors = [e[:300] for e in stats.recent_errors]
+        rate = stats.rate_hz()
+        values = {
+            "rate_hz": f"{rate:.3f}",
+            "latency_s_median": f"{_median(latencies):.4f}",
+            "latency_s_last": f"{latencies[-1]:.4f}" if latencies else "nan",
+            "processing_s_median": f"{_median(processing):.4f}",
+            "sets_encoded": str(encoded),
+            "sets_skipped": str(skipped),
+            "errors": str(errors),
+            "last_error": last_error,
+            "recent_errors": "\n".join(recent_errors),
+            "cameras": ",".join(params.camera_names),
+            "images_received": ",".join(
+                f"{c}={self._received.get(c, 0)}" for c in params.camera_names
+            ),
+        }
+        if sync_stats is not None:
+            values.update(
+                {
+                    "sets_formed": str(sync_stats.sets),
+                    "sets_dropped": str(sync_stats.superseded),
+                    "messages_dropped": str(sync_stats.dropped_messages),
+                    "messages_stale": str(sync_stats.stale),
+                    "messages_unmatched": str(sync_stats.unmatched),
+                    "messages_overflow": str(sync_stats.overflow),
+                    "images_without_camera_info": str(sync.no_camera_info if sync else 0),
+                }
+            )
+        recent = error_age <= max(2.0 * params.diagnostics_period_s, 2.0)
+        if self.pipeline is None:
+            level, message = DiagnosticStatus.ERROR, "not configured"
+        elif recent:
+            level, message = DiagnosticStatus.WARN, last_error
+        elif encoded == 0:
+            level, message = DiagnosticStatus.WARN, "waiting for a synchronised set of images"
+        else:
+            level = DiagnosticStatus.OK
+            message = f"{rate:.2f} Hz, latency {_median(latencies):.3f} s"
+        return DiagnosticStatus(
+            level=level,
+            name=f"{self.get_name()}: pipeline",
+            message=message[:1000],
+            hardware_id=self.get_fully_qualified_name(),
+            values=[KeyValue(key=k, value=v[:3000]) for k, v in values.items()],
+        )
+
+    def _publish_diagnostics(self) -> None:
+        pub = self._diagnostics_pub
+        if pub is None:
+            return
+        try:
+            msg = DiagnosticArray(status=[self.diagnostic_status()])
+            msg.header.stamp = self.get_clock().now().to_msg()
+            pub.publish(msg)
+        except Exception:  # diagnostics must not take the node down
+            self.get_logger().error(
+                f"diagnostics failed:\n{traceback.format_exc()}", throttle_duration_sec=10.0
+            )
+
+    # ---------------------------------------------------------------- services
+
+    def _log_internal(self, trace: str) -> None:
+        self.get_logger().error(f"service failed:\n{trace}")
+
+    def _on_segment_point(
+        self, request: SegmentPoint.Request, response: SegmentPoint.Response
+    ) -> SegmentPoint.Response:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return SegmentPoint.Response(success=False, message="the node is not configured")
+        return answer_segment_point(
+            pipeline,
+            self.latest,
+            request,
+            self._params.fixed_frame,
+            self._lookup,
+            self._log_internal,
+        )
+
+    def _on_query_text(
+        self, request: QueryText.Request, response: QueryText.Response
+    ) -> QueryText.Response:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return QueryText.Response(success=False, message="the node is not configured")
+        return answer_query_text(
+            pipeline, self.latest, request, self._params.fixed_frame, self._log_internal
+        )
+
+    def _on_set_classes(
+        self, request: SetClasses.Request, response: SetClasses.Response
+    ) -> SetClasses.Response:
+        pipeline = self.pipeline
+        if pipeline is None:
+            return SetClasses.Response(success=False, message="the node is not configured")
+        before = self.latest
+        result, relabelled = answer_set_classes(pipeline, before, request, self._log_internal)
+        if not result.success:
+            return result
+        with self._scene_lock:
+            if self.latest is before:
+                self.latest = relabelled
+        try:
+            with self._outputs_lock:
+                if self._camera_outputs:
+                    self._create_class_mask_publishers(pipeline.classes)
+        except Exception as exc:
+            self.get_logger().error(f"could not recreate class mask topics: {exc}")
+            result.message += f" (class mask topics not updated: {exc})"
+        return result
+
+
+# --------------------------------------------------------------------------------------------
+# Executable
+# --------------------------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``semanticsplat_node`` (takes ``--ros-args ...``); 0 on SIGINT/SIGTERM."""
+    from rclpy._rclpy_pybind11 import RCLError
+    from rclpy.exceptions import ParameterException
+
+    args = list(sys.argv if argv is None else argv)
+    rclpy.init(args=args)
+    node: SemanticSplatNode | None = None
+    executor: MultiThreadedExecutor | None = None
+    code = 0
+    try:
+        try:
+            node = SemanticSplatNode()
+        except (ValueError, TypeError, ParameterException) as exc:
+            sys.stderr.write(f"semanticsplat_node: error: {exc}\n")
+            return 1
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        if node.params.autostart:
+            if node.trigger_configure() != TransitionCallbackReturn.SUCCESS:
+                sys.stderr.write(
+                    f"semanticsplat_node: error: configure failed: {node.configure_error}\n"
+                )
+                return 1
+            if node.trigger_activate() != TransitionCallbackReturn.SUCCESS:
+                sys.stderr.write("semanticsplat_node: error: activate failed (see the log)\n")
+                return 1
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except RCLError:
+        # SIGTERM shuts the context down while the executor waits or a callback publishes.
+        if rclpy.ok():
+            raise
+    finally:
+        # Shutting down: each step is attempted, and failures are reported, not raised.
+        steps = []
+        if node is not None:
+            steps.append(node.teardown)
+        if executor is not None:
+            steps.append(lambda: executor.shutdown(timeout_sec=1.0))
+        if node is not None:
+            steps.append(node.destroy_node)
+        steps.append(rclpy.try_shutdown)
+        for step in steps:
+            try:
+                step()
+            except Exception:
+                sys.stderr.write(
+                    f"semanticsplat_node: while shutting down:\n{traceback.format_exc()}"
+                )
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""ros/benchmark.py: `semanticsplat bench node --quick` runs the rig + node graph and reports."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+
+def test_quick_node_benchmark_reports_latency_rate_drops_and_memory():
+    pytest.importorskip("rclpy")
+    from semanticsplat_ros.ros.benchmark import benchmark
+
+    result = benchmark(device="cpu", quick=True)
+    assert result["node_alive"] is True
+    assert result["exit_codes"] == {"semanticsplat_node": 0, "sim_rig": 0}
+    assert result["clouds_received"] > 0 and result["rate_hz"] > 0
+    assert 0 < result["latency_s_median"] < 30
+    assert set(result["dropped"]) == {"sets", "messages", "skipped"}
+    assert all(v >= 0 for v in result["dropped"].values())
+    assert result["dropped"]["skipped"] == 0  # the rig's input is always valid
+    assert result["rss_mb_after_warmup"] > 100 and math.isfinite(result["rss_growth"])
+    assert result["config"]["cameras"] == ["front", "left", "back", "right"]
+
+
+def test_bad_device_is_refused():
+    from semanticsplat_ros.ros.benchmark import benchmark
+
+    with pytest.raises(ValueError, match="device must be auto, cpu or cuda"):
+        benchmark(device="tpu")

@@ -1,0 +1,322 @@
+"""Issue 8 quality acceptance, across processes, with the trained default checkpoints.
+
+sim_rig publishes 2 cameras at 10 Hz with ground truth (``~/<camera>/gt_depth``,
+``~/<camera>/gt_labels``); semanticsplat_node runs the shipped checkpoints. Checked:
+
+* depth: the semantic cloud's points lie, in median, within 5% of their distance to the camera
+  from the true surfaces (and the published depth images too);
+* labels: the node's labels agree with the true classes at least as often as the pipeline does
+  on the same frames in-process (the code path `semanticsplat eval` measures), within 1 point;
+* services from this (another) process: segment_point in pixel and 3D-point form, query_text for
+  'chair' and a synonym ('seat'), each with IoU >= 0.5 against ground truth and the centroid /
+  box in fixed_frame.
+
+Skipped until the default checkpoints are trained (assets/checkpoints).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT
+
+CHECKPOINTS = DEFAULT_MODEL_CHECKPOINT.parent
+REQUIRED = [CHECKPOINTS / n for n in ("semanticsplat_small.pt", "tiny_sam.pt", "tiny_lseg.pt")]
+
+pytestmark = [
+    pytest.mark.ros,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not all(p.is_file() for p in REQUIRED),
+        reason="default checkpoint not trained yet (assets/checkpoints)",
+    ),
+]
+
+CAMERAS = ("head_left", "head_right")
+W, H = 128, 96
+CHAIR = 3  # CLASS_NAMES index
+
+
+def _graph_yaml(path: Path) -> Path:
+    path.write_text(
+        f"""/**/semanticsplat_node:
+  ros__parameters:
+    cameras: ["head_left", "head_right"]
+    fixed_frame: world
+    device: auto
+    input_width: {W}
+    input_height: {H}
+    cloud_stride: 1
+    min_opacity: 0.0
+    diagnostics_period_s: 0.5
+/**/sim_rig:
+  ros__parameters:
+    rig: stereo
+    cameras: ["head_left", "head_right"]
+    rate_hz: 10.0
+    width: {W}
+    height: {H}
+"""
+    )
+    return path
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    union = np.logical_or(a, b).sum()
+    return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    pytest.importorskip("rclpy")
+    import rclpy
+    from rclpy.executors import SingleThreadedExecutor
+    from rclpy.qos import QoSProfile, ReliabilityPolicy
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from semanticsplat_ros.ros.bringup import Graph, node_command, sim_rig_command
+    from semanticsplat_ros.ros.conversions import stamp_to_nanoseconds
+    from semanticsplat_ros.ros.tf_buffer import TfBuffer, TfListener
+
+    tmp = tmp_path_factory.mktemp("quality")
+    params = _graph_yaml(tmp / "graph.yaml")
+    log = (tmp / "nodes.log").open("w")
+    graph = Graph(
+        {"semanticsplat_node": node_command(params), "sim_rig": sim_rig_command(params)},
+        env=dict(os.environ),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    graph.start()
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    node = rclpy.create_node("quality_probe", context=context)
+    executor = SingleThreadedExecutor(context=context)
+    executor.add_node(node)
+    by_stamp: dict[str, dict[int, object]] = {}
+    qos = QoSProfile(depth=30, reliability=ReliabilityPolicy.RELIABLE)
+
+    def listen(msg_type, topic, key):
+        by_stamp[key] = {}
+        node.create_subscription(
+            msg_type,
+            topic,
+            lambda m: by_stamp[key].__setitem__(stamp_to_nanoseconds(m.header.stamp), m),
+            qos,
+        )
+
+    for c in CAMERAS:
+        listen(Image, f"/semanticsplat_node/{c}/depth", f"depth/{c}")
+        listen(Image, f"/semanticsplat_node/{c}/labels", f"labels/{c}")
+        listen(Image, f"/sim_rig/{c}/gt_depth", f"gt_depth/{c}")
+        listen(Image, f"/sim_rig/{c}/gt_labels", f"gt_labels/{c}")
+        listen(Image, f"/{c}/image_raw", f"image/{c}")
+        listen(CameraInfo, f"/{c}/camera_info", f"info/{c}")
+    listen(PointCloud2, "/semanticsplat_node/semantic_cloud", "cloud")
+    tf = TfBuffer(cache_duration=60.0)
+    TfListener(node, tf)
+
+    class Live:
+        pass
+
+    live = Live()
+    live.node, live.executor, live.by_stamp, live.tf, live.graph = (
+        node,
+        executor,
+        by_stamp,
+        tf,
+        graph,
+    )
+
+    def complete_stamps() -> list[int]:
+        keys = [k for k in by_stamp if k != "cloud"]
+        common = set(by_stamp["cloud"])
+        for k in keys:
+            common &= set(by_stamp[k])
+        return sorted(common)
+
+    def spin_for(pred, timeout):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not pred():
+            assert not graph.exited(), (tmp / "nodes.log").read_text()[-3000:]
+            executor.spin_once(timeout_sec=0.05)
+        return pred()
+
+    live.complete_stamps, live.spin_for = complete_stamps, spin_for
+    try:
+        assert spin_for(lambda: len(complete_stamps()) >= 3, 600.0), "no complete frames"
+        yield live
+    finally:
+        executor.shutdown()
+        node.destroy_node()
+        rclpy.shutdown(context=context)
+        graph.stop(signal.SIGTERM, 30.0)
+        log.close()
+
+
+def _frame(live, stamp: int):
+    from semanticsplat_ros.ros.conversions import camera_info_to_intrinsics, image_to_numpy
+
+    out = {}
+    for c in CAMERAS:
+        b = live.by_stamp
+        out[c] = {
+            "depth": image_to_numpy(b[f"depth/{c}"][stamp]),
+            "labels": image_to_numpy(b[f"labels/{c}"][stamp]),
+            "gt_depth": image_to_numpy(b[f"gt_depth/{c}"][stamp]),
+            "gt_labels": image_to_numpy(b[f"gt_labels/{c}"][stamp]),
+            "image": image_to_numpy(b[f"image/{c}"][stamp]),
+            "K": camera_info_to_intrinsics(b[f"info/{c}"][stamp]).K,
+            "c2w": live.tf.lookup("world", f"{c}_optical_frame", stamp * 1e-9),
+        }
+    return out
+
+
+def test_depth_and_cloud_within_5_percent_of_true_surfaces(live):
+    from semanticsplat_ros.ros.conversions import cloud_to_semantic
+
+    errors_depth, errors_cloud = [], []
+    for stamp in live.complete_stamps()[-3:]:
+        frame = _frame(live, stamp)
+        for c in CAMERAS:
+            gt, pred = frame[c]["gt_depth"], frame[c]["depth"]
+            valid = gt > 0
+            errors_depth.append(np.abs(pred[valid] - gt[valid]) / gt[valid])
+        # Cloud points seen from the left camera vs the true surface along the same ray.
+        cam = frame["head_left"]
+        xyz = cloud_to_semantic(live.by_stamp["cloud"][stamp]).xyz.astype(np.float64)
+        w2c = np.linalg.inv(cam["c2w"])
+        p = xyz @ w2c[:3, :3].T + w2c[:3, 3]
+        z = p[:, 2]
+        front = z > 1e-3
+        uv = p[front] @ cam["K"].T
+        u, v = uv[:, 0] / uv[:, 2], uv[:, 1] / uv[:, 2]
+        inside = (u >= 0) & (u < W) & (v >= 0) & (v < H)
+        gt_z = cam["gt_depth"][v[inside].astype(int), u[inside].astype(int)]
+        ok = gt_z > 0
+        # Distance to the camera along a ray scales with z: relative errors are the same.
+        errors_cloud.append(np.abs(z[front][inside][ok] - gt_z[ok]) / gt_z[ok])
+    median_depth = float(np.median(np.concatenate(errors_depth)))
+    median_cloud = float(np.median(np.concatenate(errors_cloud)))
+    assert median_depth <= 0.05, f"depth images: median relative error {median_depth:.3f}"
+    assert median_cloud <= 0.05, f"semantic cloud: median relative error {median_cloud:.3f}"
+
+
+def test_labels_agree_with_truth_as_often_as_the_pipeline(live):
+    from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
+
+    pipeline = SemanticSplatPipeline(PipelineConfig(input_width=W, input_height=H, device="cpu"))
+    node_hits = ref_hits = total = 0
+    for stamp in live.complete_stamps()[-3:]:
+        frame = _frame(live, stamp)
+        frames = [
+            CameraFrame(c, frame[c]["image"], frame[c]["K"], frame[c]["c2w"], stamp * 1e-9)
+            for c in CAMERAS
+        ]
+        scene = pipeline.encode(frames)
+        for i, c in enumerate(CAMERAS):
+            gt = frame[c]["gt_labels"]
+            valid = gt != 255
+            node_hits += int((frame[c]["labels"][valid] == gt[valid]).sum())
+            ref_hits += int((scene.label_image(i)[valid] == gt[valid]).sum())
+            total += int(valid.sum())
+    node_acc, ref_acc = node_hits / total, ref_hits / total
+    assert node_acc >= ref_acc - 0.01, f"node {node_acc:.3f} vs pipeline {ref_acc:.3f}"
+
+
+def _chair_pixel(live):
+    """A stamp and a pixel inside the largest chair region of the left camera."""
+    from scipy import ndimage
+
+    for stamp in reversed(live.complete_stamps()):
+        gt = _frame(live, stamp)["head_left"]["gt_labels"]
+        regions, n = ndimage.label(gt == CHAIR)
+        if n == 0:
+            continue
+        sizes = ndimage.sum(np.ones_like(gt), regions, range(1, n + 1))
+        k = int(np.argmax(sizes)) + 1
+        if sizes[k - 1] < 0.01 * gt.size:
+            continue
+        inside = regions == k
+        dist = ndimage.distance_transform_edt(inside)
+        v, u = np.unravel_index(int(np.argmax(dist)), dist.shape)
+        return stamp, int(u), int(v), inside
+    pytest.fail("no chair covering 1% of the left image in the frames received")
+
+
+def _call(live, client, request, timeout=120.0):
+    assert client.wait_for_service(timeout_sec=timeout)
+    future = client.call_async(request)
+    assert live.spin_for(future.done, timeout)
+    return future.result()
+
+
+def test_segment_point_and_query_text_iou(live):
+    from geometry_msgs.msg import PointStamped
+
+    from semanticsplat_msgs.srv import QueryText, SegmentPoint
+    from semanticsplat_ros.ros.conversions import image_to_numpy, make_header
+
+    # Wait for a frame with a chair; the services answer on the latest scene, so compare with
+    # the ground truth of the scene's stamp (segments carry it).
+    _, u, v, _ = _chair_pixel(live)
+    seg = live.node.create_client(SegmentPoint, "/semanticsplat_node/segment_point")
+    query = live.node.create_client(QueryText, "/semanticsplat_node/query_text")
+
+    def gt_at(msg):
+        from semanticsplat_ros.ros.conversions import stamp_to_nanoseconds
+
+        stamp = stamp_to_nanoseconds(msg.header.stamp)
+        assert live.spin_for(lambda: stamp in live.by_stamp["gt_labels/head_left"], 10.0)
+        return image_to_numpy(live.by_stamp["gt_labels/head_left"][stamp]), stamp
+
+    res = _call(live, seg, SegmentPoint.Request(prompt_type=0, camera_name="head_left", u=u, v=v))
+    assert res.success, res.message
+    gt, stamp = gt_at(res.segments[0])
+    from scipy import ndimage
+
+    regions, _ = ndimage.label(gt == CHAIR)
+    target = regions == regions[v, u] if regions[v, u] else gt == CHAIR
+    best = max(
+        _iou(image_to_numpy(s.masks[list(s.camera_names).index("head_left")]) == 255, target)
+        for s in res.segments
+    )
+    assert best >= 0.5, f"pixel prompt: best IoU {best:.2f}"
+    assert all(s.header.frame_id == "world" for s in res.segments)
+    # 3D form: the true surface point of that pixel, given in the camera's optical frame.
+    frame = _frame(live, stamp)["head_left"]
+    z = float(frame["gt_depth"][v, u])
+    K = frame["K"]
+    point = PointStamped(header=make_header("head_left_optical_frame"))
+    point.point.x = (u + 0.5 - K[0, 2]) / K[0, 0] * z
+    point.point.y = (v + 0.5 - K[1, 2]) / K[1, 1] * z
+    point.point.z = z
+    res3d = _call(live, seg, SegmentPoint.Request(prompt_type=1, point=point))
+    assert res3d.success, res3d.message
+    gt3d, _ = gt_at(res3d.segments[0])
+    regions3d, _ = ndimage.label(gt3d == CHAIR)
+    target3d = regions3d == regions3d[v, u] if regions3d[v, u] else gt3d == CHAIR
+    best3d = max(
+        _iou(image_to_numpy(s.masks[list(s.camera_names).index("head_left")]) == 255, target3d)
+        for s in res3d.segments
+        if "head_left" in s.camera_names
+    )
+    assert best3d >= 0.5, f"3D prompt: best IoU {best3d:.2f}"
+    c = res3d.segments[-1].centroid
+    assert np.all(np.isfinite([c.x, c.y, c.z]))
+    for text in ("chair", "seat"):
+        res = _call(live, query, QueryText.Request(texts=[text]))
+        assert res.success, res.message
+        s = res.segments[0]
+        gt_q, _ = gt_at(s)
+        mask = image_to_numpy(s.masks[list(s.camera_names).index("head_left")]) == 255
+        iou = _iou(mask, gt_q == CHAIR)
+        assert iou >= 0.5, f"query {text!r}: IoU {iou:.2f}"
+        assert s.points.header.frame_id == "world" and s.box.size.x >= 0
