@@ -184,6 +184,8 @@ def build_loss(stage: int, options: dict | None = None) -> StageLoss:
         register_stage_loss(
             0, lambda opts: PhotometricLoss(dataclass_from_dict(PhotometricLossConfig, opts))
         )
+    if stage in (1, 2) and stage not in _STAGE_LOSSES:
+        import semanticsplat_ros.train.stages  # noqa: F401  (registers the distillation losses)
     if stage not in _STAGE_LOSSES:
         raise ValueError(
             f"no loss registered for stage {stage} (stages with a loss: {sorted(_STAGE_LOSSES)}); "

@@ -1,0 +1,190 @@
+"""The two distillation stages as trainer losses (registered for stages 1 and 2).
+
+Stage 1 (segmentation): render the target views, expand the rendered segmentation feature to the
+SAM width, and distil the SAM teacher's embedding of the same image: ``1 - cos`` at the teacher's
+grid + 0.2 × (focal + dice / 20) between SAM's mask decoder run on our embedding and on the
+teacher's, for random point prompts. Photometric L1 keeps geometry and appearance.
+
+Stage 2 (language): the segmentation branch (segmentation head and its expander) is frozen;
+``1 - cos`` between our expanded language field and the language teacher's features after HCAM
+pooling inside the SAM teacher's small / medium / large masks. The stage-1 cosine term on the
+(frozen-head) segmentation output and the photometric term stay on, so the shared trunk keeps
+serving both fields.
+
+Teacher features of the context views are also fed to the network as conditions when its
+fusion config uses them (method step 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from semanticsplat_ros.data.types import Example
+from semanticsplat_ros.eval.metrics import psnr
+from semanticsplat_ros.geometry import invert_pose
+from semanticsplat_ros.model import SemanticSplat
+from semanticsplat_ros.train.distillation import (
+    MASK_LOSS_WEIGHT,
+    cosine_distillation_loss,
+    hcam_pool,
+    mask_loss,
+)
+from semanticsplat_ros.train.losses import LossOutput, l1_loss, register_stage_loss
+
+
+@dataclass
+class DistillationLossConfig:
+    """Options of the stage-1/2 losses (the ``loss`` mapping of the training config)."""
+
+    photometric_weight: float = 1.0
+    """Weight of L1 on the rendered target colours."""
+    seg_weight: float = 1.0
+    """Weight of ``1 - cos`` of the segmentation embedding (stage 1; regulariser in stage 2)."""
+    mask_points: int = 4
+    """Random point prompts per target view for the mask loss (stage 1; 0 disables it)."""
+    language_weight: float = 1.0
+    """Weight of ``1 - cos`` of the language field (stage 2)."""
+    hcam: bool = True
+    """Pool the language teacher inside SAM's three mask levels (stage 2); off = raw features."""
+    hcam_points_per_side: int = 8
+    """Point grid of the automatic mask generation used for HCAM pooling."""
+    sam_checkpoint: str = ""
+    """Tiny SAM teacher checkpoint; "" = the shipped one."""
+    language_checkpoint: str = ""
+    """Tiny LSeg teacher checkpoint; "" = the shipped one."""
+
+
+class _Teachers:
+    """Frozen teachers on the model's device, loaded once."""
+
+    def __init__(self, config: DistillationLossConfig) -> None:
+        from semanticsplat_ros.teachers.lseg import load_tiny_lseg
+        from semanticsplat_ros.teachers.sam import MaskGenerationConfig, load_tiny_sam
+
+        self.sam = load_tiny_sam(config.sam_checkpoint or None).eval().requires_grad_(False)
+        self.sam.generation = MaskGenerationConfig(points_per_side=config.hcam_points_per_side)
+        self.language = load_tiny_lseg(config.language_checkpoint or None).eval()
+        self.language.requires_grad_(False)
+        self.device: torch.device | None = None
+
+    def to(self, device: torch.device) -> _Teachers:
+        if self.device != device:
+            self.sam.to(device)
+            self.language.to(device)
+            self.device = device
+        return self
+
+
+class DistillationLoss:
+    """Stage 1 (``stage=1``) or stage 2 (``stage=2``) loss; see the module docstring."""
+
+    def __init__(self, stage: int, config: DistillationLossConfig | None = None) -> None:
+        if stage not in (1, 2):
+            raise ValueError(f"distillation stages are 1 and 2, got {stage}")
+        self.stage = stage
+        self.config = config or DistillationLossConfig()
+        self._teachers: _Teachers | None = None
+
+    def teachers(self, device: torch.device) -> _Teachers:
+        if self._teachers is None:
+            self._teachers = _Teachers(self.config)
+        return self._teachers.to(device)
+
+    def trainable_parameters(self, model: SemanticSplat) -> Iterable[nn.Parameter]:
+        if self.stage == 1:
+            return [p for p in model.parameters() if p.requires_grad]
+        frozen = {id(p) for p in model.semantic_heads.seg.parameters()}
+        frozen |= {id(p) for p in model.seg_expander.parameters()}
+        for p in model.parameters():
+            if id(p) in frozen:
+                p.requires_grad_(False)
+        return [p for p in model.parameters() if p.requires_grad]
+
+    @torch.no_grad()
+    def _conditions(self, model: SemanticSplat, t: _Teachers, ctx) -> tuple[Tensor | None, ...]:
+        b, v = ctx.images.shape[:2]
+        flat = ctx.images.flatten(0, 1)
+        fusion = model.config.fusion
+        sam = t.sam.embed(flat).unflatten(0, (b, v)) if fusion.use_sam else None
+        lang = t.language.embed(flat).unflatten(0, (b, v)) if fusion.use_language else None
+        return sam, lang
+
+    def __call__(self, batch: Example, model: SemanticSplat, forward: nn.Module) -> LossOutput:
+        cfg = self.config
+        ctx, tgt = batch.context, batch.target
+        device = ctx.images.device
+        t = self.teachers(device)
+        sam_cond, lang_cond = self._conditions(model, t, ctx)
+        out = forward(ctx, sam_cond, lang_cond)
+        rendered = model.render(out, invert_pose(tgt.c2w), tgt.K, tgt.width, tgt.height)
+        seg, lang = model.decode_features(rendered)
+        images_t = tgt.images.flatten(0, 1)
+        n, _, H, W = images_t.shape
+        terms: dict[str, float] = {}
+
+        l1 = l1_loss(rendered.color, tgt.images)
+        total = cfg.photometric_weight * l1
+        terms["l1_target"] = float(l1.detach())
+        terms["psnr_target"] = float(psnr(rendered.color.detach(), tgt.images).mean())
+
+        with torch.no_grad():
+            teacher_seg = t.sam.embed(images_t)
+        ours_seg = F.adaptive_avg_pool2d(seg.flatten(0, 1), teacher_seg.shape[-2:])
+        seg_cos = cosine_distillation_loss(ours_seg, teacher_seg)
+        total = total + cfg.seg_weight * seg_cos
+        terms["seg_cos"] = float(seg_cos.detach())
+
+        if self.stage == 1 and cfg.mask_points > 0:
+            # Prompts in SAM's coordinates (pixel centres on integers).
+            pts = torch.rand(n, cfg.mask_points, 2, device=device)
+            pts = pts * torch.tensor([W, H], device=device, dtype=pts.dtype) - 0.5
+            ours = t.sam.predict_masks(ours_seg, pts, (H, W)).logits
+            with torch.no_grad():
+                teacher = t.sam.predict_masks(teacher_seg, pts, (H, W)).logits
+            masks = mask_loss(ours, teacher)
+            total = total + cfg.seg_weight * MASK_LOSS_WEIGHT * masks
+            terms["seg_mask"] = float(masks.detach())
+
+        if self.stage == 2:
+            with torch.no_grad():
+                teacher_lang = t.language.embed(images_t)
+                grid = teacher_lang.shape[-2:]
+                if cfg.hcam:
+                    levels = t.sam.hierarchical_masks(images_t).levels()
+                    regions = torch.stack(
+                        [
+                            F.interpolate(m[:, None].float(), size=grid, mode="nearest")[:, 0]
+                            for m in levels
+                        ],
+                        dim=1,
+                    ).long()
+                    teacher_lang = hcam_pool(teacher_lang, regions)
+            ours_lang = F.adaptive_avg_pool2d(lang.flatten(0, 1), grid)
+            lang_cos = cosine_distillation_loss(ours_lang, teacher_lang)
+            total = total + cfg.language_weight * lang_cos
+            terms["lang_cos"] = float(lang_cos.detach())
+
+        terms["loss"] = float(total.detach())
+        images = {
+            "target/pred": rendered.color[0, 0].detach(),
+            "target/gt": tgt.images[0, 0],
+        }
+        return LossOutput(total=total, terms=terms, images=images)
+
+
+def _factory(stage: int):
+    def build(options: dict) -> DistillationLoss:
+        from semanticsplat_ros.checkpoint import dataclass_from_dict
+
+        return DistillationLoss(stage, dataclass_from_dict(DistillationLossConfig, options))
+
+    return build
+
+
+register_stage_loss(1, _factory(1))
+register_stage_loss(2, _factory(2))
