@@ -78,3 +78,45 @@ def warp_to_reference(
         align_corners=False,
     )
     return out.reshape(n, src.shape[1], d, h, w)
+
+
+def plane_sweep_grid_per_pixel(
+    K_ref: Float[Tensor, "n 3 3"],
+    K_src: Float[Tensor, "n 3 3"],
+    ref_to_src: Float[Tensor, "n 4 4"],
+    depths: Float[Tensor, "n d h w"],
+    height: int,
+    width: int,
+) -> tuple[Float[Tensor, "n d h w 2"], Float[Tensor, "n d h w"]]:
+    """``plane_sweep_grid`` with a depth per candidate *and pixel* (cascade cost volumes).
+
+    ``depths[k, c, i, j]`` is candidate c of reference pixel (i, j), z in metres; the rest is as
+    in ``plane_sweep_grid`` (intrinsics at the ``height``×``width`` resolution of the maps, grid in
+    ``grid_sample`` coordinates with ``align_corners=False``, mask of candidates in front of the
+    source camera). With every pixel at the same depths it equals ``plane_sweep_grid``.
+    """
+    if depths.ndim != 4 or tuple(depths.shape[2:]) != (height, width):
+        raise ValueError(
+            f"depths must be (n, d, {height}, {width}) for a {height}x{width} map, "
+            f"got {tuple(depths.shape)}"
+        )
+    n, d = depths.shape[:2]
+    for name, t, shape in (
+        ("K_ref", K_ref, (n, 3, 3)),
+        ("K_src", K_src, (n, 3, 3)),
+        ("ref_to_src", ref_to_src, (n, 4, 4)),
+    ):
+        if tuple(t.shape) != shape:
+            raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
+    uv = pixel_centers(height, width, device=depths.device, dtype=depths.dtype).reshape(1, 1, -1, 2)
+    uv = uv.expand(n, d, height * width, 2)
+    z = depths.reshape(n, d, height * width)
+    pts_ref = unproject(uv, z, K_ref[:, None])
+    pts_src = transform_points(ref_to_src[:, None], pts_ref)
+    uv_src, z_src = project(pts_src, K_src[:, None])
+    scale = torch.tensor([2.0 / width, 2.0 / height], device=uv.device, dtype=uv.dtype)
+    grid = uv_src * scale - 1.0
+    valid = z_src > 1e-6
+    # Points behind the camera are sent far outside so grid_sample returns zeros there.
+    grid = torch.where(valid.unsqueeze(-1), grid, torch.full_like(grid, -2.0))
+    return grid.reshape(n, d, height, width, 2), valid.reshape(n, d, height, width).to(depths.dtype)

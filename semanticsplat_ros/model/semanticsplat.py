@@ -91,7 +91,9 @@ class SemanticSplatConfig:
             fusion=FusionConfig(
                 condition_dim=64, latent_dim=128, unet=UNetConfig(channels=128, blocks=2)
             ),
-            depth=DepthHeadConfig(unet=UNetConfig(channels=128, blocks=2), refine_channels=64),
+            depth=DepthHeadConfig(
+                unet=UNetConfig(channels=128, blocks=2), refine_channels=64, cascade_channels=32
+            ),
             gaussians=GaussianAdapterConfig(hidden_channels=64),
             semantic=SemanticHeadsConfig(
                 latent_dim=64, seg_render_dim=32, language_render_dim=32, expand_hidden=128
@@ -122,10 +124,14 @@ class SemanticGaussians:
     gaussians:   b batches of n = v·h·w Gaussians, view-major then row-major (Gaussian
                  ``k·h·w + i·w + j`` sits on pixel (i, j) of context view k). Its ``features``
                  are [segmentation (seg_dim), language (language_dim)] concatenated.
-    depth:       (b, v, h, w) predicted z-depth of each context view, metres.
-    depth_probs: (b, v, d, h/4, w/4) softmax over the depth candidates.
-    depth_candidates: (b, v, d) candidate depths, metres (index 0 = near).
+    depth:       (b, v, h, w) predicted z-depth of each context view, metres (the cascade
+                 stage's refined depth when ``config.depth.refine_candidates`` > 0); the
+                 Gaussian centres are this depth unprojected.
+    depth_probs: (b, v, d, h/4, w/4) softmax over the coarse depth candidates.
+    depth_candidates: (b, v, d) coarse candidate depths, metres (index 0 = near).
     seg_dim, language_dim: widths of the low-dimensional rendered features.
+    coarse_depth: (b, v, h, w) the upsampled coarse depth before the cascade stage (equal to
+                 ``depth`` without one), metres; for diagnostics.
     """
 
     gaussians: Gaussians
@@ -134,6 +140,7 @@ class SemanticGaussians:
     depth_candidates: Float[Tensor, "b v d"]
     seg_dim: int
     language_dim: int
+    coarse_depth: Float[Tensor, "b v h w"] | None = None
 
     @property
     def seg_features(self) -> Float[Tensor, "b n fs"]:
@@ -205,7 +212,7 @@ class SemanticSplat(nn.Module):
         sam = sam_features.flatten(0, 1) if sam_features is not None else None
         lang = lang_features.flatten(0, 1) if lang_features is not None else None
         latent = self.fusion(low.flatten(0, 1), cost.flatten(0, 1), sam, lang)
-        depth = self.depth_head(latent, cost.flatten(0, 1), images, full, near, far)
+        depth = self.depth_head(latent, cost.flatten(0, 1), images, full, near, far, K, c2w, v)
 
         features = torch.cat(
             [full, F.interpolate(latent, size=(h, w), mode="bilinear", align_corners=False)], dim=1
@@ -232,6 +239,7 @@ class SemanticSplat(nn.Module):
             depth_candidates=candidates,
             seg_dim=seg.shape[1],
             language_dim=lang_low.shape[1],
+            coarse_depth=depth.coarse_depth.reshape(b, v, h, w),
         )
 
     def render(
@@ -317,6 +325,10 @@ def load_model(
     does not know, or weights that do not fit the config (naming the offending keys).
     """
     ckpt = load_checkpoint(path, expected_kind=MODEL_KIND)
+    depth_config = ckpt.config.get("depth")
+    if isinstance(depth_config, dict) and "refine_candidates" not in depth_config:
+        # Written before the cascade stage existed: those weights have none.
+        depth_config["refine_candidates"] = 0
     try:
         config = SemanticSplatConfig.from_dict(ckpt.config)
     except (TypeError, ValueError) as exc:
