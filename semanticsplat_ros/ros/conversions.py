@@ -19,11 +19,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Point, Pose, Quaternion, Transform, Vector3
 from numpy.typing import ArrayLike, NDArray
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
+
+from semanticsplat_ros.geometry import quat_to_rotmat, rotmat_to_quat
 
 # --------------------------------------------------------------------------------------------
 # Time
@@ -355,49 +358,15 @@ def wxyz_to_quaternion_msg(q: ArrayLike) -> Quaternion:
 
 def wxyz_to_rotmat(q: ArrayLike) -> NDArray[np.float64]:
     """Rotation matrices ``(..., 3, 3)`` of wxyz quaternions ``(..., 4)`` (normalised first)."""
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = np.moveaxis(q, -1, 0)
-    R = np.stack(
-        [
-            1 - 2 * (y * y + z * z),
-            2 * (x * y - w * z),
-            2 * (x * z + w * y),
-            2 * (x * y + w * z),
-            1 - 2 * (x * x + z * z),
-            2 * (y * z - w * x),
-            2 * (x * z - w * y),
-            2 * (y * z + w * x),
-            1 - 2 * (x * x + y * y),
-        ],
-        axis=-1,
-    )
-    return R.reshape(*q.shape[:-1], 3, 3)
+    return quat_to_rotmat(torch.as_tensor(np.asarray(q, dtype=np.float64))).numpy()
 
 
 def rotmat_to_wxyz(R: ArrayLike) -> NDArray[np.float64]:
-    """Unit wxyz quaternion (w >= 0) of one 3×3 rotation matrix (Shepperd's method)."""
+    """Unit wxyz quaternion (w >= 0) of one 3×3 rotation matrix."""
     m = np.asarray(R, dtype=np.float64)
     if m.shape != (3, 3):
         raise ValueError(f"rotation must be 3x3, got shape {m.shape}")
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    diag = np.array([trace, m[0, 0], m[1, 1], m[2, 2]])
-    k = int(np.argmax(diag))
-    if k == 0:
-        s = 2.0 * np.sqrt(max(1.0 + trace, 1e-300))
-        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
-    elif k == 1:
-        s = 2.0 * np.sqrt(max(1.0 + m[0, 0] - m[1, 1] - m[2, 2], 1e-300))
-        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
-    elif k == 2:
-        s = 2.0 * np.sqrt(max(1.0 - m[0, 0] + m[1, 1] - m[2, 2], 1e-300))
-        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
-    else:
-        s = 2.0 * np.sqrt(max(1.0 - m[0, 0] - m[1, 1] + m[2, 2], 1e-300))
-        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
-    out = np.asarray(q)
-    out /= np.linalg.norm(out)
-    return -out if out[0] < 0 else out
+    return rotmat_to_quat(torch.from_numpy(m)).numpy()
 
 
 def make_transform(translation: ArrayLike, wxyz: ArrayLike) -> NDArray[np.float64]:
