@@ -12,7 +12,12 @@ import torch
 from semanticsplat_ros.data.classes import NUM_CLASSES
 from semanticsplat_ros.data.synthetic import SyntheticDataset
 from semanticsplat_ros.eval.commands import markdown_tables
-from semanticsplat_ros.eval.protocols import ProtocolSettings, _promptable, evaluate_model, flatten
+from semanticsplat_ros.eval.protocols import (
+    ProtocolSettings,
+    evaluate_model,
+    flatten,
+    promptable_view,
+)
 from semanticsplat_ros.model.semanticsplat import SemanticSplat
 from semanticsplat_ros.model.testing import tiny_config
 from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg
@@ -63,7 +68,7 @@ def test_evaluate_model_reports_every_table(teachers):
     assert "2D teacher (per view)" in table
 
 
-def test_promptable_protocol_scores_an_oracle_decoder_one():
+def testpromptable_view_protocol_scores_an_oracle_decoder_one():
     class Oracle:
         """Returns the ground-truth instance mask under each prompt as its third mask."""
 
@@ -79,7 +84,7 @@ def test_promptable_protocol_scores_an_oracle_decoder_one():
 
     inst = torch.zeros(16, 16, dtype=torch.long)
     inst[4:12, 4:12] = 1
-    ious, accs = _promptable(Oracle(inst), torch.zeros(256, 4, 4), inst, grid=4, chunk=16)
+    ious, accs = promptable_view(Oracle(inst), torch.zeros(256, 4, 4), inst, grid=4, chunk=16)
     assert len(ious) == 16
     assert ious == pytest.approx([1.0] * 16)
     assert accs == pytest.approx([1.0] * 16)

@@ -140,8 +140,8 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from semanticsplat_ros.data.splits import parse_seeds
+    from semanticsplat_ros.eval.teachers import class_queries, load_class_prompts
     from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT, resolve_device
-    from semanticsplat_ros.teachers.evaluate import class_queries, load_class_prompts
 
     seeds = parse_seeds(args.seeds)
     device = resolve_device(args.device)
@@ -154,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
     }
 
     if args.teachers:
-        from semanticsplat_ros.teachers.evaluate import evaluate_teachers
+        from semanticsplat_ros.eval.teachers import evaluate_teachers
 
         h, w = args.height or 64, args.width or 64
         results.update(

@@ -82,7 +82,7 @@ def _teacher_labels(lang_teacher, images: Tensor, class_embeddings: Tensor) -> T
     return _labels(feats, class_embeddings)
 
 
-def _promptable(
+def promptable_view(
     sam_teacher, embeddings: Tensor, instances: Tensor, grid: int, chunk: int
 ) -> tuple[list[float], list[float]]:
     """Best-of-3 IoU and pixel accuracy per valid grid point of one view."""
@@ -178,7 +178,7 @@ def evaluate_model(
                         if teacher_emb is not None:
                             rows.append(("teacher", teacher_emb[i]))
                         for name, emb in rows:
-                            ious, accs = _promptable(
+                            ious, accs = promptable_view(
                                 sam_teacher,
                                 emb,
                                 views.instances[i],

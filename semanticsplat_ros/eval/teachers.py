@@ -19,9 +19,10 @@ import torch
 from tqdm import tqdm
 
 from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
+from semanticsplat_ros.eval.protocols import promptable_view
+from semanticsplat_ros.eval.segmentation import confusion_matrix, miou_acc
 from semanticsplat_ros.teachers.lseg import LanguageTeacher
-from semanticsplat_ros.teachers.sam import SamTeacher, grid_points
-from semanticsplat_ros.teachers.train import mask_iou
+from semanticsplat_ros.teachers.sam import SamTeacher
 
 GRID_POINTS_PER_SIDE = 32
 """Side of the point-prompt grid of the promptable protocol."""
@@ -65,20 +66,12 @@ def sam_grid_miou(
     teacher: SamTeacher, images: torch.Tensor, instances: torch.Tensor, chunk: int = 256
 ) -> tuple[float, int]:
     """Sum of best-of-3 IoUs over the grid points of ``images`` (n,3,h,w) and the point count."""
-    n, _, h, w = images.shape
-    pts = grid_points(h, w, GRID_POINTS_PER_SIDE)
-    rows = pts[:, 1].round().long().clamp(0, h - 1)
-    cols = pts[:, 0].round().long().clamp(0, w - 1)
-    pred = teacher.predict_masks(teacher.embed(images), pts.expand(n, -1, -1), (h, w), chunk)
+    embeddings = teacher.embed(images)
     total, count = 0.0, 0
-    for i in range(n):
-        ids = instances[i, rows, cols]  # (p,)
-        valid = ids >= 0
-        gt = instances[i][None] == ids[:, None, None]  # (p, h, w)
-        ious = mask_iou(pred.logits[i] > 0, gt[:, None])  # (p, 3)
-        best = ious.max(dim=1).values[valid]
-        total += float(best.sum())
-        count += int(valid.sum())
+    for i in range(images.shape[0]):
+        ious, _ = promptable_view(teacher, embeddings[i], instances[i], GRID_POINTS_PER_SIDE, chunk)
+        total += sum(ious)
+        count += len(ious)
     return total, count
 
 
@@ -116,7 +109,7 @@ def evaluate_teachers(
         seeds, height=height, width=width, num_context=num_views, num_target=0
     )
     sam_total, sam_count = 0.0, 0
-    confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)  # gt x pred
+    confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)  # gt x pred (rows)
     for i in tqdm(range(len(dataset)), desc="eval teachers", disable=not progress):
         views = dataset[i].context
         if sam_teacher is not None and "sam" in protocols:
@@ -125,21 +118,19 @@ def evaluate_teachers(
         if lang_teacher is None or "lseg" not in protocols:
             continue
         pred = lang_teacher.segment(views.images, queries)
-        valid = views.labels >= 0
-        confusion += torch.bincount(
-            views.labels[valid] * NUM_CLASSES + pred[valid], minlength=NUM_CLASSES**2
-        ).view(NUM_CLASSES, NUM_CLASSES)
+        confusion += confusion_matrix(pred, views.labels, NUM_CLASSES)
     tp = confusion.diag().float()
     union = confusion.sum(0).float() + confusion.sum(1).float() - tp
     present = union > 0
     iou = torch.where(present, tp / union.clamp(min=1), torch.zeros_like(tp))
+    miou, pixel_acc = miou_acc(confusion)
     out: dict = {}
     if "sam" in protocols:
         out["sam"] = {"miou": sam_total / max(1, sam_count), "points": sam_count}
     if "lseg" in protocols:
         out["lseg"] = {
-            "miou": float(iou[present].mean()) if present.any() else 0.0,
-            "acc": float(tp.sum() / confusion.sum().clamp(min=1)),
+            "miou": miou,
+            "acc": pixel_acc,
             "per_class": {name: float(iou[k]) for k, name in enumerate(CLASS_NAMES) if present[k]},
             "queries": dict(zip(CLASS_NAMES, queries, strict=True)),
         }

@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-import semanticsplat_ros.teachers.evaluate as evaluate
+import semanticsplat_ros.eval.teachers as evaluate
 from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.data.types import Example, Views
-from semanticsplat_ros.teachers.cache import TeacherFeatureCache, precompute_teacher_features
-from semanticsplat_ros.teachers.defaults import CLASS_SYNONYMS
-from semanticsplat_ros.teachers.evaluate import (
+from semanticsplat_ros.eval.teachers import (
     class_queries,
     evaluate_teachers,
     load_class_prompts,
     sam_grid_miou,
 )
+from semanticsplat_ros.teachers.cache import TeacherFeatureCache, precompute_teacher_features
+from semanticsplat_ros.teachers.defaults import CLASS_SYNONYMS
 from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg
 from semanticsplat_ros.teachers.sam import (
     MaskGenerationConfig,
@@ -32,15 +32,18 @@ class OracleSam:
         self.instances = instances
 
     def embed(self, images):
-        return torch.zeros(images.shape[0], 256, 8, 8)
+        # Each image's embedding holds its index, so the oracle knows which image it decodes.
+        n = images.shape[0]
+        return torch.arange(n, dtype=torch.float32)[:, None, None, None].expand(n, 256, 8, 8)
 
     def predict_masks(self, embeddings, points, image_size, points_chunk=None):
         n, p, _ = points.shape
         logits = -torch.ones(n, p, 3, *image_size)
         for i in range(n):
+            inst = self.instances[int(embeddings[i, 0, 0, 0])]
             for j in range(p):
                 x, y = points[i, j].round().long().tolist()
-                logits[i, j, 1] = (self.instances[i] == self.instances[i, y, x]).float() * 2 - 1
+                logits[i, j, 1] = (inst == inst[y, x]).float() * 2 - 1
         return MaskPrediction(logits, torch.zeros(n, p, 3))
 
 
