@@ -88,3 +88,27 @@ def testpromptable_view_protocol_scores_an_oracle_decoder_one():
     assert len(ious) == 16
     assert ious == pytest.approx([1.0] * 16)
     assert accs == pytest.approx([1.0] * 16)
+
+
+def test_per_scene_baseline_improves_with_its_budget(teachers):
+    from semanticsplat_ros.eval.baseline import (
+        BaselineConfig,
+        evaluate_baseline,
+        optimise_scene,
+        time_to_match,
+    )
+
+    sam, lang = teachers
+    dataset = SyntheticDataset(range(200000, 200001), height=32, width=32)
+    class_emb = torch.nn.functional.normalize(torch.randn(NUM_CLASSES, 384), dim=1)
+    config = BaselineConfig(checkpoints=(0.05, 1.0))
+    records = optimise_scene(dataset[0], sam, lang, class_emb, budget_s=4.0, config=config)
+    assert [r["fraction"] for r in records] == [0.05, 1.0]
+    assert records[1]["steps"] > records[0]["steps"]
+    assert records[1]["psnr"] > records[0]["psnr"]  # optimising the context views helps targets
+    summary = evaluate_baseline(dataset, sam, lang, class_emb, 1.0, config, progress=False)
+    assert len(summary["curve"]) == 2 and summary["curve"][0]["language_target_miou"] is not None
+    assert time_to_match(summary["curve"], "psnr", -1.0) == summary["curve"][0]["seconds"]
+    assert time_to_match(summary["curve"], "psnr", 1e9) is None
+    with pytest.raises(ValueError):
+        optimise_scene(dataset[0], sam, lang, class_emb, budget_s=0.0)

@@ -48,6 +48,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="comma-separated subset of nvs,language,promptable,consistency",
     )
     parser.add_argument("--grid", type=int, default=32, help="point prompts per image side")
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also run the per-scene optimisation baseline (100x our feed-forward time per scene)",
+    )
+    parser.add_argument(
+        "--baseline-scenes", type=int, default=5, help="scenes given to the per-scene baseline"
+    )
+    parser.add_argument(
+        "--baseline-factor", type=float, default=100.0, help="baseline budget / our time per scene"
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -209,6 +220,10 @@ def run(args: argparse.Namespace) -> int:
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    if args.baseline:
+        results["baseline"] = _run_baseline(
+            args, results["rows"]["ours"], sam, lang, class_embeddings, seeds, device, progress
+        )
     main = results["rows"]["ours"]
     for key in ("nvs", "depth", "language", "promptable", "resolution", "num_examples"):
         if key in main:
@@ -218,9 +233,56 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_baseline(args, ours: dict, sam, lang, class_embeddings, seeds, device, progress) -> dict:
+    """The per-scene baseline on the first scenes, with 100× our feed-forward time each."""
+    from semanticsplat_ros.data.synthetic import SyntheticDataset
+    from semanticsplat_ros.eval.baseline import evaluate_baseline, time_to_match
+
+    ours_s = float(ours["feedforward_s"])
+    budget = args.baseline_factor * ours_s
+    h, w = ours["resolution"]
+    scenes = range(seeds.start, min(seeds.stop, seeds.start + args.baseline_scenes))
+    dataset = SyntheticDataset(
+        scenes, height=h, width=w, num_context=args.num_context, num_target=args.num_target
+    )
+    result = evaluate_baseline(
+        dataset, sam, lang, class_embeddings.to(device), budget, progress=progress
+    )
+    ours_psnr = _get(ours, "nvs.psnr")
+    ours_miou = _get(ours, "language.target.ours.miou")
+    result["ours_feedforward_s"] = ours_s
+    result["factor"] = args.baseline_factor
+    for key, target, name in (
+        ("psnr", ours_psnr, "psnr"),
+        ("language_target_miou", ours_miou, "language_target_miou"),
+    ):
+        t = time_to_match(result["curve"], key, target) if target is not None else None
+        result[f"time_ratio_to_equal_{name}"] = None if t is None else t / ours_s
+    return result
+
+
 def _emit(results: dict, path: Path | None, tables: str) -> None:
     if tables:
         print(tables)
+    if "baseline" in results:
+        b = results["baseline"]
+        print(
+            f"Per-scene optimisation baseline (Feature 3DGS-style), {b['num_examples']} scenes, "
+            f"budget {b['budget_s']:.1f} s = {b['factor']:.0f}× our {b['ours_feedforward_s']:.3f} s\n"
+        )
+        print(
+            "| budget used | seconds | steps | PSNR | target language mIoU |\n|---|---|---|---|---|"
+        )
+        for p in b["curve"]:
+            print(
+                f"| {p['fraction']:.0%} | {p['seconds']:.1f} | {p['steps']:.0f} "
+                f"| {_fmt(p['psnr'], 2)} | {_fmt(p['language_target_miou'])} |"
+            )
+        for key in ("psnr", "language_target_miou"):
+            ratio = b[f"time_ratio_to_equal_{key}"]
+            said = "not reached within the budget" if ratio is None else f"{ratio:.0f}× our time"
+            print(f"\ntime to equal our {key}: {said}")
+        print()
     if "teachers" in results:
         t = results["teachers"]
         print("Teachers (2D, per view)\n")

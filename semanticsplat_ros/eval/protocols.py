@@ -19,6 +19,7 @@ For every example (context views in, target views to render):
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -63,6 +64,7 @@ class _Accumulator:
     psnr: list[float] = field(default_factory=list)
     ssim: list[float] = field(default_factory=list)
     abs_rel: list[float] = field(default_factory=list)
+    feedforward_s: list[float] = field(default_factory=list)
     conf: dict[str, Tensor] = field(default_factory=dict)
     prompt_iou: dict[str, list[float]] = field(default_factory=dict)
     prompt_acc: dict[str, list[float]] = field(default_factory=dict)
@@ -140,6 +142,7 @@ def evaluate_model(
                 **{k: (v[None] if v is not None else None) for k, v in ctx.__dict__.items()}
             )
             fusion = model.config.fusion
+            t_start = time.perf_counter()
             sam_feats = sam_teacher.embed(ctx.images)[None] if fusion.use_sam else None
             lang_feats = lang_teacher.embed(ctx.images)[None] if fusion.use_language else None
             out = model(batched, sam_feats, lang_feats)
@@ -155,6 +158,9 @@ def evaluate_model(
                 )
                 seg, lang = model.decode_features(rendered)
                 seg, lang = seg[0], lang[0]
+                if split == "target":
+                    # Feed-forward time of a scene: teacher conditions, network, target renders.
+                    acc.feedforward_s.append(time.perf_counter() - t_start)
                 if split == "target" and "nvs" in run:
                     acc.psnr += psnr(rendered.color[0], views.images).tolist()
                     acc.ssim += ssim(rendered.color[0], views.images).tolist()
@@ -220,6 +226,8 @@ def _mean(values: list[float]) -> float | None:
 
 def _summarise(acc: _Accumulator, num_examples: int) -> dict:
     out: dict = {"num_examples": num_examples}
+    if acc.feedforward_s:
+        out["feedforward_s"] = _mean(acc.feedforward_s)
     if acc.psnr:
         out["nvs"] = {"psnr": _mean(acc.psnr), "ssim": _mean(acc.ssim), "lpips": None}
     if acc.abs_rel:
