@@ -51,18 +51,8 @@ def plane_sweep_grid(
     front of the source camera.
     """
     n, d = depths.shape
-    uv = pixel_centers(height, width, device=depths.device, dtype=depths.dtype).reshape(1, 1, -1, 2)
-    uv = uv.expand(n, d, height * width, 2)
-    z = depths.unsqueeze(-1).expand(n, d, height * width)
-    pts_ref = unproject(uv, z, K_ref[:, None])
-    pts_src = transform_points(ref_to_src[:, None], pts_ref)
-    uv_src, z_src = project(pts_src, K_src[:, None])
-    scale = torch.tensor([2.0 / width, 2.0 / height], device=uv.device, dtype=uv.dtype)
-    grid = uv_src * scale - 1.0
-    valid = z_src > 1e-6
-    # Points behind the camera are sent far outside so grid_sample returns zeros there.
-    grid = torch.where(valid.unsqueeze(-1), grid, torch.full_like(grid, -2.0))
-    return grid.reshape(n, d, height, width, 2), valid.reshape(n, d, height, width).to(depths.dtype)
+    per_pixel = depths[:, :, None, None].expand(n, d, height, width)
+    return plane_sweep_grid_per_pixel(K_ref, K_src, ref_to_src, per_pixel, height, width)
 
 
 def warp_to_reference(
