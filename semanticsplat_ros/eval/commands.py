@@ -37,6 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--width", type=int, default=None, help="default: the training width")
     parser.add_argument("--num-context", type=int, default=2, help="context views per example")
     parser.add_argument("--num-target", type=int, default=2, help="target views per example")
+    parser.add_argument(
+        "--context-span",
+        default="0.5:1.4",
+        help="range of seconds between first and last context frame on the trajectory (MIN:MAX)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--teachers", action="store_true", help="evaluate the 2D teachers only")
     parser.add_argument(
@@ -137,6 +142,19 @@ def markdown_tables(results: dict, names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _sampling(span: str):
+    from semanticsplat_ros.data.synthetic import ViewSampling
+
+    lo, sep, hi = span.partition(":")
+    try:
+        low, high = float(lo), float(hi)
+    except ValueError:
+        low = high = float("nan")
+    if not sep or not 0 < low <= high:
+        raise ValueError(f"--context-span takes MIN:MAX seconds with 0 < MIN <= MAX, got {span!r}")
+    return ViewSampling(min_span_s=low, max_span_s=high)
+
+
 def _parse_compare(items: list[str]) -> list[tuple[str, Path]]:
     out = []
     for item in items:
@@ -199,7 +217,12 @@ def run(args: argparse.Namespace) -> int:
         h = args.height or int(trained.get("height", 64))
         w = args.width or int(trained.get("width", 64))
         dataset = SyntheticDataset(
-            seeds, height=h, width=w, num_context=args.num_context, num_target=args.num_target
+            seeds,
+            height=h,
+            width=w,
+            num_context=args.num_context,
+            num_target=args.num_target,
+            sampling=_sampling(args.context_span),
         )
         t0 = time.perf_counter()
         row = evaluate_model(
@@ -243,7 +266,12 @@ def _run_baseline(args, ours: dict, sam, lang, class_embeddings, seeds, device, 
     h, w = ours["resolution"]
     scenes = range(seeds.start, min(seeds.stop, seeds.start + args.baseline_scenes))
     dataset = SyntheticDataset(
-        scenes, height=h, width=w, num_context=args.num_context, num_target=args.num_target
+        scenes,
+        height=h,
+        width=w,
+        num_context=args.num_context,
+        num_target=args.num_target,
+        sampling=_sampling(args.context_span),
     )
     result = evaluate_baseline(
         dataset, sam, lang, class_embeddings.to(device), budget, progress=progress

@@ -97,6 +97,10 @@ class TrainConfig:
     num_target: int = 2
     """Target views per example."""
 
+    context_span_s: tuple[float, float] = (0.5, 1.4)
+    """Range of the time between the first and last context frame on the synthetic trajectory,
+    seconds (longer = wider baselines; targets lie between the context frames)."""
+
     seeds: str = "0:5000"
     """Synthetic scenes to train on (``START:END`` or a split name)."""
 
@@ -243,9 +247,12 @@ class Trainer:
         from semanticsplat_ros.data.synthetic import SyntheticDataset
 
         c = self.config
+        from semanticsplat_ros.data.synthetic import ViewSampling
+
+        lo, hi = c.context_span_s
         return SyntheticDataset(
             parse_seeds(c.seeds), c.height, c.width, num_context=c.num_context,
-            num_target=c.num_target,
+            num_target=c.num_target, sampling=ViewSampling(min_span_s=lo, max_span_s=hi),
         )  # fmt: skip
 
     def _batches(self) -> Iterator[Example]:
