@@ -72,7 +72,7 @@ demo: setup
 	$(VENV)/bin/semanticsplat demo --out out/demo
 
 bench: setup
-	$(VENV)/bin/semanticsplat bench all --out out/bench
+	$(VENV)/bin/semanticsplat bench all --out out/bench --markdown BENCHMARKS.md
 
 clean:
 	rm -rf $(BUILD) out .pytest_cache .ruff_cache
