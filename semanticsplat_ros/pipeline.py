@@ -65,11 +65,11 @@ class PipelineConfig:
     """``minilm`` (all-MiniLM-L6-v2, offline) — must match the language teacher's space."""
     device: str = "auto"
     """``auto`` (CUDA when available), ``cpu`` or ``cuda``."""
-    input_width: int = 128
+    input_width: int = 96
     """Model input width in pixels (a multiple of 8); images are resized to it."""
-    input_height: int = 96
+    input_height: int = 72
     """Model input height in pixels (a multiple of 8)."""
-    near: float = 0.3
+    near: float = 0.25
     """Nearest depth considered by the cost volume, metres."""
     far: float = 10.0
     """Farthest depth considered by the cost volume, metres."""

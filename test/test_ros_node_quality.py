@@ -40,7 +40,8 @@ pytestmark = [
 ]
 
 CAMERAS = ("head_left", "head_right")
-W, H = 128, 96
+W, H = 128, 96  # sim rig images
+IW, IH = 96, 72  # model input (the node default)
 CHAIR = 3  # CLASS_NAMES index
 
 
@@ -51,8 +52,8 @@ def _graph_yaml(path: Path) -> Path:
     cameras: ["head_left", "head_right"]
     fixed_frame: world
     device: auto
-    input_width: {W}
-    input_height: {H}
+    input_width: {IW}
+    input_height: {IH}
     cloud_stride: 1
     min_opacity: 0.0
     diagnostics_period_s: 0.5
@@ -212,7 +213,7 @@ def test_depth_and_cloud_within_5_percent_of_true_surfaces(live):
 def test_labels_agree_with_truth_as_often_as_the_pipeline(live):
     from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
 
-    pipeline = SemanticSplatPipeline(PipelineConfig(input_width=W, input_height=H, device="cpu"))
+    pipeline = SemanticSplatPipeline(PipelineConfig(input_width=IW, input_height=IH, device="cpu"))
     node_hits = ref_hits = total = 0
     for stamp in live.complete_stamps()[-3:]:
         frame = _frame(live, stamp)

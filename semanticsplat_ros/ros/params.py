@@ -146,13 +146,32 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         read_only=True,
     ),
     ParamSpec(
-        "input_width", "int", 256, "Model input width in pixels (images are resized).", 32, 4096
+        "input_width",
+        "int",
+        96,
+        "Model input width in pixels, a multiple of 8 (images are resized); the bundled small "
+        "model was trained at 64x64.",
+        32,
+        4096,
     ),
     ParamSpec(
-        "input_height", "int", 192, "Model input height in pixels (images are resized).", 32, 4096
+        "input_height",
+        "int",
+        72,
+        "Model input height in pixels, a multiple of 8 (images are resized).",
+        32,
+        4096,
     ),
-    ParamSpec("near", "float", 0.2, "Nearest depth candidate, metres.", 0.01, 100.0),
-    ParamSpec("far", "float", 20.0, "Farthest depth candidate, metres (> near).", 0.02, 1000.0),
+    ParamSpec("near", "float", 0.25, "Nearest depth candidate, metres.", 0.01, 100.0),
+    ParamSpec(
+        "far",
+        "float",
+        10.0,
+        "Farthest depth candidate, metres (> near); the small model was trained on rooms up to "
+        "about 10 m.",
+        0.02,
+        1000.0,
+    ),
     ParamSpec(
         "classes",
         "str_list",
