@@ -101,44 +101,12 @@ def markdown_tables(results: dict, names: list[str]) -> str:
                 f"| {_fmt(_get(row, 'nvs.lpips'))} | {_fmt(_get(row, 'depth.abs_rel'))} |"
             )
         lines.append("")
-    if "language" in results:
-        lines += [
-            "Table 2: open-vocabulary segmentation (8 classes)",
-            "",
-            "| method | source mIoU ↑ | source Acc ↑ | target mIoU ↑ | target Acc ↑ "
-            "| consistency ↑ |",
-            "|---|---|---|---|---|---|",
-        ]
-        for name in [*names, "teacher"]:
-            row = results["rows"][names[0]] if name == "teacher" else results["rows"][name]
-            col = "teacher" if name == "teacher" else "ours"
-            label = "2D teacher (per view)" if name == "teacher" else name
-            lines.append(
-                f"| {label} | {_fmt(_get(row, f'language.source.{col}.miou'))} "
-                f"| {_fmt(_get(row, f'language.source.{col}.acc'))} "
-                f"| {_fmt(_get(row, f'language.target.{col}.miou'))} "
-                f"| {_fmt(_get(row, f'language.target.{col}.acc'))} "
-                f"| {_fmt(_get(row, f'language.consistency.{col}'))} |"
-            )
-        lines.append("")
-    if "promptable" in results:
-        lines += [
-            "Table 3: promptable segmentation (32×32 point grid, best of 3 masks)",
-            "",
-            "| method | source mIoU ↑ | source Acc ↑ | target mIoU ↑ | target Acc ↑ |",
-            "|---|---|---|---|---|",
-        ]
-        for name in [*names, "teacher"]:
-            row = results["rows"][names[0]] if name == "teacher" else results["rows"][name]
-            col = "teacher" if name == "teacher" else "ours"
-            label = "2D teacher (per view)" if name == "teacher" else name
-            lines.append(
-                f"| {label} | {_fmt(_get(row, f'promptable.source.{col}.miou'))} "
-                f"| {_fmt(_get(row, f'promptable.source.{col}.acc'))} "
-                f"| {_fmt(_get(row, f'promptable.target.{col}.miou'))} "
-                f"| {_fmt(_get(row, f'promptable.target.{col}.acc'))} |"
-            )
-        lines.append("")
+    for key, title, extra in (
+        ("language", "Table 2: open-vocabulary segmentation (8 classes)", "consistency"),
+        ("promptable", "Table 3: promptable segmentation (32×32 point grid, best of 3 masks)", ""),
+    ):
+        if key in results:
+            lines += _method_table(results, names, key, title, extra)
     return "\n".join(lines)
 
 
@@ -153,6 +121,27 @@ def _sampling(span: str):
     if not sep or not 0 < low <= high:
         raise ValueError(f"--context-span takes MIN:MAX seconds with 0 < MIN <= MAX, got {span!r}")
     return ViewSampling(min_span_s=low, max_span_s=high)
+
+
+def _method_table(results: dict, names: list[str], key: str, title: str, extra: str) -> list[str]:
+    """Rows for our checkpoints then the 2D teacher: mIoU / Acc on source and target views (and
+    ``key.<extra>.<column>`` as a last column when ``extra`` is given)."""
+    header = "| method | source mIoU ↑ | source Acc ↑ | target mIoU ↑ | target Acc ↑ |"
+    header += f" {extra} ↑ |" if extra else ""
+    lines = [title, "", header, "|---" * (6 if extra else 5) + "|"]
+    for name in [*names, "teacher"]:
+        row = results["rows"][names[0] if name == "teacher" else name]
+        col = "teacher" if name == "teacher" else "ours"
+        label = "2D teacher (per view)" if name == "teacher" else name
+        cells = [
+            _get(row, f"{key}.{split}.{col}.{metric}")
+            for split in ("source", "target")
+            for metric in ("miou", "acc")
+        ]
+        if extra:
+            cells.append(_get(row, f"{key}.{extra}.{col}"))
+        lines.append(f"| {label} | " + " | ".join(_fmt(c) for c in cells) + " |")
+    return [*lines, ""]
 
 
 def _parse_compare(items: list[str]) -> list[tuple[str, Path]]:
