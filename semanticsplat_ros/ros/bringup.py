@@ -144,6 +144,19 @@ def sim_rig_command(
     )
 
 
+def _die_with_parent() -> None:
+    """In the child: ask Linux to SIGTERM it when the starting process dies, so a crashed or
+    killed launcher (or test run) leaves no orphaned nodes behind. A no-op elsewhere. Linux sends
+    it when the *thread* that started the child exits: start graphs from a long-lived thread."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 class Graph:
     """A set of node subprocesses started together and stopped together.
 
@@ -173,6 +186,7 @@ class Graph:
                 stdout=self._stdout,
                 stderr=self._stderr,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def pid(self, name: str) -> int:
