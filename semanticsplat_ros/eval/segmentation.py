@@ -7,7 +7,22 @@ import torch
 from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
-from semanticsplat_ros.geometry import invert_pose, project, transform_points, unproject_depth
+from semanticsplat_ros.geometry import (
+    invert_pose,
+    point_grid,
+    project,
+    transform_points,
+    unproject_depth,
+)
+
+__all__ = [
+    "best_of_masks_iou",
+    "confusion_matrix",
+    "label_consistency",
+    "masks_at_points",
+    "miou_acc",
+    "point_grid",
+]
 
 
 def confusion_matrix(
@@ -37,16 +52,6 @@ def miou_acc(conf: Int[Tensor, "c c"]) -> tuple[float, float]:
     total = conf.sum()
     acc = (tp.sum() / total).item() if total > 0 else float("nan")
     return miou, acc
-
-
-def point_grid(height: int, width: int, n: int = 32) -> Float[Tensor, "p 2"]:
-    """An n×n grid of point prompts (u, v) in pixels, at the centres of an n×n cell partition."""
-    if height <= 0 or width <= 0 or n <= 0:
-        raise ValueError("height, width and n must be positive")
-    us = (torch.arange(n, dtype=torch.float32) + 0.5) * width / n
-    vs = (torch.arange(n, dtype=torch.float32) + 0.5) * height / n
-    v, u = torch.meshgrid(vs, us, indexing="ij")
-    return torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1)
 
 
 def masks_at_points(

@@ -26,6 +26,7 @@ from semanticsplat_ros.geometry.plane_sweep import (
 from semanticsplat_ros.geometry.projection import (
     homogenize_points,
     pixel_centers,
+    point_grid,
     project,
     transform_points,
     unproject,
@@ -47,6 +48,7 @@ __all__ = [
     "normalize_quat",
     "pixel_centers",
     "plane_sweep_grid",
+    "point_grid",
     "project",
     "quat_multiply",
     "quat_to_rotmat",

@@ -87,3 +87,14 @@ def unproject_depth(
     if c2w is not None:
         pts = transform_points(c2w, pts)
     return pts.reshape(*batch, h, w, 3)
+
+
+def point_grid(height: int, width: int, n: int = 32) -> Float[Tensor, "p 2"]:
+    """An n×n grid of points (u, v) in pixels at the centres of an n×n cell partition of an
+    h×w image (row-major, u fastest; our convention: pixel centres at +0.5)."""
+    if height <= 0 or width <= 0 or n <= 0:
+        raise ValueError("height, width and n must be positive")
+    us = (torch.arange(n, dtype=torch.float32) + 0.5) * width / n
+    vs = (torch.arange(n, dtype=torch.float32) + 0.5) * height / n
+    v, u = torch.meshgrid(vs, us, indexing="ij")
+    return torch.stack([u.reshape(-1), v.reshape(-1)], dim=-1)

@@ -35,6 +35,7 @@ from semanticsplat_ros.checkpoint import (
     load_state_dict_strict,
     save_checkpoint,
 )
+from semanticsplat_ros.geometry import point_grid
 from semanticsplat_ros.teachers.base import check_images, read_state_dict
 
 SAM_EMBED_DIM = 256
@@ -300,13 +301,11 @@ class MaskPrediction:
 
 
 def grid_points(height: int, width: int, per_side: int) -> Float[Tensor, "p 2"]:
-    """A per_side × per_side grid of (x, y) pixel coordinates at cell centres (row-major)."""
+    """A per_side × per_side grid of (x, y) pixel coordinates at cell centres (row-major), in
+    SAM's prompt coordinates (pixel centres on integers): ``geometry.point_grid`` − 0.5."""
     if per_side < 1:
         raise ValueError(f"per_side must be >= 1, got {per_side}")
-    xs = (torch.arange(per_side) + 0.5) * width / per_side - 0.5
-    ys = (torch.arange(per_side) + 0.5) * height / per_side - 0.5
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=-1)
+    return point_grid(height, width, per_side) - 0.5
 
 
 class SamTeacher(nn.Module):
