@@ -7,7 +7,13 @@ import dataclasses
 import pytest
 import torch
 
-from semanticsplat_ros.model import SemanticSplat, SemanticSplatConfig, count_parameters
+from semanticsplat_ros.model import (
+    CONDITION_CHOICES,
+    SemanticSplat,
+    SemanticSplatConfig,
+    count_parameters,
+    with_conditions,
+)
 from semanticsplat_ros.model.testing import random_views, tiny_config
 from semanticsplat_ros.render.types import RenderOutput
 
@@ -151,3 +157,55 @@ def test_config_presets_and_round_trip() -> None:
     with pytest.raises(ValueError, match="latnt_dim"):
         SemanticSplatConfig.from_dict(bad)
     assert count_parameters(SemanticSplat(small)) < count_parameters(SemanticSplat(paper))
+
+
+def _first_conv_interior(model: SemanticSplat, parts: list[torch.Tensor]) -> torch.Tensor:
+    return model.fusion.unet.inp[0](torch.cat(parts, dim=1))[..., 1:-1, 1:-1]
+
+
+@pytest.mark.parametrize("conditions", ["sam", "language", "none"])
+def test_with_conditions_drops_a_zero_condition_exactly(conditions: str) -> None:
+    torch.manual_seed(3)
+    both = SemanticSplat(tiny_config()).eval()
+    ablated = with_conditions(both, conditions).eval()
+    use_sam, use_language = CONDITION_CHOICES[conditions]
+    assert (ablated.fusion.sam_proj is not None) == use_sam
+    assert (ablated.fusion.language_proj is not None) == use_language
+    # Everything outside the fusion is carried over as is.
+    old, new = both.state_dict(), ablated.state_dict()
+    for key in old:
+        if not key.startswith("fusion."):
+            assert torch.equal(old[key], new[key]), key
+    # Stage 0 feeds the conditions as zeros: the fusion's first convolution sees the same input
+    # (interior pixels; zero padding differs on the border).
+    fusion = both.fusion
+    n, h, w = 2, 12, 12
+    feats = torch.randn(n, both.config.backbone.channels, h, w)
+    cost = torch.randn(n, both.config.cost_volume.num_depths, h, w)
+    zeros_sam = fusion.sam_proj(torch.zeros(n, fusion.sam_dim, h, w))
+    zeros_lang = fusion.language_proj(torch.zeros(n, fusion.language_dim, h, w))
+    expected = _first_conv_interior(both, [feats, cost, zeros_sam, zeros_lang])
+    parts = [feats, cost]
+    if use_sam:
+        parts.append(ablated.fusion.sam_proj(torch.zeros(n, fusion.sam_dim, h, w)))
+    if use_language:
+        parts.append(ablated.fusion.language_proj(torch.zeros(n, fusion.language_dim, h, w)))
+    with torch.no_grad():
+        torch.testing.assert_close(
+            _first_conv_interior(ablated, parts), expected, atol=1e-5, rtol=1e-5
+        )
+
+
+def test_with_conditions_adding_a_condition_starts_as_a_no_op() -> None:
+    torch.manual_seed(4)
+    none = SemanticSplat(tiny_config(use_sam=False, use_language=False)).eval()
+    both = with_conditions(none, "both").eval()
+    views = random_views(1, 2, 16, 16, seed=2)
+    sam, lang = teacher_features(1, 2)
+    with torch.no_grad():
+        a = none(views).gaussians.means
+        b = both(views, sam, lang).gaussians.means
+    torch.testing.assert_close(a, b)
+    assert with_conditions(both, "both") is both
+    with pytest.raises(ValueError, match="conditions must be one of"):
+        with_conditions(both, "clip")

@@ -136,11 +136,15 @@ def test_train_command_config_overrides() -> None:
     commands.add_arguments(parser)
     args = parser.parse_args(
         ["--config", "small", "--steps", "7", "--seeds", "0:10", "--set", "loss.depth_weight=0.5",
-         "--set", "height=32"]
+         "--set", "height=32", "--set", "lr=1e-3", "--set", "conditions=sam"]
     )  # fmt: skip
     config = commands.build_config(args)
     assert (config.steps, config.seeds, config.height) == (7, "0:10", 32)
     assert config.loss["depth_weight"] == 0.5 and config.model == "small"
+    assert config.lr == 1e-3  # YAML 1.1 alone would read "1e-3" as a string
+    assert config.conditions == "sam"
+    with pytest.raises(ValueError, match="conditions must be one of"):
+        commands.build_config(parser.parse_args(["--set", "conditions=clip"]))
     assert "paper" in commands.available_configs()
     with pytest.raises(ValueError, match="not found"):
         commands.load_config_file("nonexistent")

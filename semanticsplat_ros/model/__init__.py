@@ -1,6 +1,7 @@
 """The SemanticSplat network: encoder, cost volume, depth, fusion, semantic Gaussian heads."""
 
 from semanticsplat_ros.model.semanticsplat import (
+    CONDITION_CHOICES,
     MODEL_KIND,
     SemanticGaussians,
     SemanticSplat,
@@ -8,9 +9,11 @@ from semanticsplat_ros.model.semanticsplat import (
     count_parameters,
     load_model,
     save_model,
+    with_conditions,
 )
 
 __all__ = [
+    "CONDITION_CHOICES",
     "MODEL_KIND",
     "SemanticGaussians",
     "SemanticSplat",
@@ -18,4 +21,5 @@ __all__ = [
     "count_parameters",
     "load_model",
     "save_model",
+    "with_conditions",
 ]

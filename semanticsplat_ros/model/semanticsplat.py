@@ -341,6 +341,72 @@ def load_model(
     return model.to(map_location).eval(), ckpt.meta
 
 
+CONDITION_CHOICES = {
+    "both": (True, True),
+    "sam": (True, False),
+    "language": (False, True),
+    "none": (False, False),
+}
+"""The fusion's teacher conditions, by name (the paper's ablation rows): (use_sam, use_language)."""
+
+
+def with_conditions(model: SemanticSplat, conditions: str) -> SemanticSplat:
+    """A copy of ``model`` whose fusion uses the named teacher conditions (``CONDITION_CHOICES``).
+
+    Meant for ablations started from one stage-0 model (which saw every condition as zeros):
+    all weights are kept; a dropped condition loses its projection and its input channels of
+    the fusion U-Net's first convolution (the constant they contributed — the projection's
+    bias through that convolution — is folded into its bias); an added condition gets a fresh
+    projection and zero-initialised input channels, so the output is unchanged at first.
+    """
+    if conditions not in CONDITION_CHOICES:
+        raise ValueError(
+            f"conditions must be one of {sorted(CONDITION_CHOICES)}, got {conditions!r}"
+        )
+    use_sam, use_language = CONDITION_CHOICES[conditions]
+    old = model.config
+    if (old.fusion.use_sam, old.fusion.use_language) == (use_sam, use_language):
+        return model
+    config = SemanticSplatConfig.from_dict(old.to_dict())
+    config.fusion.use_sam, config.fusion.use_language = use_sam, use_language
+    new = SemanticSplat(config).to(next(model.parameters()).device)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("fusion.")}
+    state |= {
+        k: v
+        for k, v in model.state_dict().items()
+        if k.startswith("fusion.unet.") and not k.startswith("fusion.unet.inp.0.")
+    }
+    new.load_state_dict(state, strict=False)
+
+    base = old.backbone.channels + old.cost_volume.num_depths
+    cd = old.fusion.condition_dim
+    old_conv = model.fusion.unet.inp[0]
+    new_conv = new.fusion.unet.inp[0]
+    old_flags = (old.fusion.use_sam, old.fusion.use_language)
+    new_flags = (use_sam, use_language)
+    projs = (("sam_proj", 0), ("language_proj", 1))
+    with torch.no_grad():
+        weight = new_conv.weight
+        weight.zero_()
+        weight[:, :base] = old_conv.weight[:, :base]
+        bias = old_conv.bias.clone()
+        old_at, new_at = base, base
+        for name, k in projs:
+            old_slice = slice(old_at, old_at + cd) if old_flags[k] else None
+            new_slice = slice(new_at, new_at + cd) if new_flags[k] else None
+            if old_slice is not None and new_slice is not None:
+                weight[:, new_slice] = old_conv.weight[:, old_slice]
+                getattr(new.fusion, name).load_state_dict(getattr(model.fusion, name).state_dict())
+            elif old_slice is not None:
+                # A zero condition reaches the U-Net as the projection's bias, everywhere.
+                proj_bias = getattr(model.fusion, name).bias
+                bias += torch.einsum("oikl,i->o", old_conv.weight[:, old_slice], proj_bias)
+            old_at += cd if old_flags[k] else 0
+            new_at += cd if new_flags[k] else 0
+        new_conv.bias.copy_(bias)
+    return new.train(model.training)
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,14 @@ def load_config_file(name_or_path: str) -> dict[str, Any]:
 def _parse_value(text: str) -> Any:
     import yaml
 
-    return yaml.safe_load(text)
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        # YAML 1.1 reads "1e-3" (no dot) as a string; a number is what was meant.
+        try:
+            return float(value) if re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value) else value
+        except ValueError:
+            return value
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -38,11 +38,13 @@ from semanticsplat_ros.checkpoint import (
 )
 from semanticsplat_ros.data.types import Example, collate
 from semanticsplat_ros.model import (
+    CONDITION_CHOICES,
     MODEL_KIND,
     SemanticSplat,
     SemanticSplatConfig,
     load_model,
     save_model,
+    with_conditions,
 )
 from semanticsplat_ros.train.losses import LossOutput, StageLoss, build_loss
 
@@ -59,6 +61,11 @@ class TrainConfig:
 
     init: str | None = None
     """Checkpoint to start from (e.g. stage 1 starts from the stage-0 model)."""
+
+    conditions: str | None = None
+    """Teacher conditions of the fusion: both, sam, language or none (the ablation rows);
+    None keeps the preset's / the ``init`` checkpoint's. With ``init``, the stage-0 weights are
+    carried over (``model.semanticsplat.with_conditions``)."""
 
     steps: int = 6000
     """Optimiser steps."""
@@ -140,6 +147,10 @@ class TrainConfig:
         for name in ("steps", "batch_size", "height", "width", "num_context", "num_target"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.conditions is not None and self.conditions not in CONDITION_CHOICES:
+            raise ValueError(
+                f"conditions must be one of {sorted(CONDITION_CHOICES)}, got {self.conditions!r}"
+            )
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -237,10 +248,16 @@ class Trainer:
         return self.out / "checkpoints" / "latest.pt"
 
     def _build_model(self) -> SemanticSplat:
+        conditions = self.config.conditions
         if self.config.init:
             model, _ = load_model(self.config.init)
+            if conditions:
+                model = with_conditions(model, conditions)
             return model.train()
-        return SemanticSplat(SemanticSplatConfig.preset(self.config.model))
+        config = SemanticSplatConfig.preset(self.config.model)
+        if conditions:
+            config.fusion.use_sam, config.fusion.use_language = CONDITION_CHOICES[conditions]
+        return SemanticSplat(config)
 
     def _build_dataset(self) -> Dataset:
         from semanticsplat_ros.data.splits import parse_seeds
