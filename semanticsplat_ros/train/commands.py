@@ -43,12 +43,9 @@ def _parse_value(text: str) -> Any:
     import yaml
 
     value = yaml.safe_load(text)
-    if isinstance(value, str):
-        # YAML 1.1 reads "1e-3" (no dot) as a string; a number is what was meant.
-        try:
-            return float(value) if re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value) else value
-        except ValueError:
-            return value
+    # YAML 1.1 reads "1e-3" (no dot) as a string; a number is what was meant.
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d+(\.\d*)?[eE][+-]?\d+", value):
+        return float(value)
     return value
 
 
