@@ -230,14 +230,26 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
         self.elapsed_s = 0.0  # training time so far, carried across resumes
-        self.forward: nn.Module = self.model
+        # The whole loss runs inside one module's forward, so that DistributedDataParallel sees
+        # every parameter use (the stage losses also render and expand features outside the
+        # network's own forward, which DDP would otherwise count twice).
+        self.step_module: nn.Module = _LossStep(self.model, self.loss)
         if self.distributed:
-            self.forward = nn.parallel.DistributedDataParallel(
-                self.model,
+            self.step_module = nn.parallel.DistributedDataParallel(
+                self.step_module,
                 device_ids=[self.device.index] if self.device.type == "cuda" else None,
                 # The stage's loss may leave heads unused (e.g. semantic heads in stage 0).
                 find_unused_parameters=True,
             )
+
+    def _agreed_elapsed(self, elapsed_s: float) -> float:
+        """The training time all ranks go by (rank clocks differ; the time budget and the
+        clock-driven learning rate must not)."""
+        if not self.distributed:
+            return elapsed_s
+        t = torch.tensor([elapsed_s], dtype=torch.float64, device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return float(t.item())
 
     @property
     def is_main(self) -> bool:
@@ -354,14 +366,14 @@ class Trainer:
         try:
             while self.step < c.steps:
                 t0 = time.time()
-                self.elapsed_s = elapsed_before + (t0 - start)
+                self.elapsed_s = self._agreed_elapsed(elapsed_before + (t0 - start))
                 if c.max_minutes and self.elapsed_s >= 60.0 * c.max_minutes:
                     break
                 lr = c.lr * cosine_lr(self.step, c, self.elapsed_s)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 batch = next(batches).to(self.device)
-                out: LossOutput = self.loss(batch, self.model, self.forward)
+                out: LossOutput = self.step_module(batch)
                 if not torch.isfinite(out.total):
                     raise ValueError(f"loss became {float(out.total)} at step {self.step}")
                 self.optimizer.zero_grad(set_to_none=True)
@@ -403,6 +415,18 @@ class Trainer:
         if self.distributed:
             dist.barrier()
         return TrainResult(self.step, model_path, terms, time.time() - start)
+
+
+class _LossStep(nn.Module):
+    """``forward(batch)`` = the stage's loss on ``model`` (what DDP wraps)."""
+
+    def __init__(self, model: SemanticSplat, loss: StageLoss) -> None:
+        super().__init__()
+        self.model = model
+        self.loss = loss
+
+    def forward(self, batch: Example) -> LossOutput:
+        return self.loss(batch, self.model, self.model)
 
 
 _SHOWN = ("loss", "psnr_target", "depth_l1_inv")
