@@ -34,5 +34,5 @@ def test_torchrun_two_processes_train_stage1_and_stop_together(tmp_path: Path) -
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "done: step" in proc.stdout
-    model, meta = load_model(out / "model.pt")
+    _, meta = load_model(out / "model.pt")
     assert meta["stage"] == 1 and meta["step"] >= 1
