@@ -98,6 +98,8 @@ def test_evaluate_teachers_structure_with_small_random_teachers(monkeypatch):
     assert 0.0 <= sam_out["miou"] <= 1.0 and sam_out["points"] > 0
     assert 0.0 <= lseg_out["miou"] <= 1.0 and 0.0 <= lseg_out["acc"] <= 1.0
     assert lseg_out["queries"]["sofa"] == "couch"
+    hcam = out["teachers"]["lseg_hcam"]
+    assert 0.0 <= hcam["miou"] <= 1.0 and 0.0 <= hcam["acc"] <= 1.0
 
 
 def _views(n: int, size: int) -> Views:

@@ -311,6 +311,11 @@ def _emit(results: dict, path: Path | None, tables: str) -> None:
                 f"| tiny LSeg, {len(CLASS_NAMES)} classes | {_fmt(t['lseg']['miou'])} "
                 f"| {_fmt(t['lseg'].get('acc'))} |"
             )
+        if "lseg_hcam" in t:
+            print(
+                f"| tiny LSeg after HCAM pooling in tiny SAM's masks (stage-2 target with HCAM) "
+                f"| {_fmt(t['lseg_hcam']['miou'])} | {_fmt(t['lseg_hcam']['acc'])} |"
+            )
         print()
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,11 +16,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
 from semanticsplat_ros.eval.protocols import promptable_view
 from semanticsplat_ros.eval.segmentation import confusion_matrix, miou_acc
+from semanticsplat_ros.queries import classify
 from semanticsplat_ros.teachers.lseg import LanguageTeacher
 from semanticsplat_ros.teachers.sam import SamTeacher
 
@@ -89,7 +91,9 @@ def evaluate_teachers(
     """Both protocols on the context views of scenes ``seeds``.
 
     Returns {"teachers": {"sam": {"miou", "points"}, "lseg": {"miou", "acc", "per_class",
-    "queries"}}} (only the requested ``protocols``). Teachers default to the shipped tiny ones.
+    "queries"}, "lseg_hcam": {"miou", "acc"}}} (only the requested ``protocols``; ``lseg_hcam``
+    — the language teacher's features after HCAM pooling inside SAM's masks, i.e. the stage-2
+    target with HCAM — needs both). Teachers default to the shipped tiny ones.
     """
     unknown = sorted(set(protocols) - {"sam", "lseg"})
     if unknown or not protocols:
@@ -101,8 +105,14 @@ def evaluate_teachers(
     from semanticsplat_ros.teachers.sam import load_tiny_sam
 
     queries = class_queries(class_prompts)
-    if "sam" in protocols:
-        sam_teacher = sam_teacher or load_tiny_sam()
+    if "sam" in protocols and sam_teacher is None:
+        from semanticsplat_ros.teachers.sam import MaskGenerationConfig
+        from semanticsplat_ros.train.stages import DistillationLossConfig
+
+        sam_teacher = load_tiny_sam()
+        # HCAM pooling as in stage-2 training.
+        points = DistillationLossConfig().hcam_points_per_side
+        sam_teacher.generation = MaskGenerationConfig(points_per_side=points)
     if "lseg" in protocols:
         lang_teacher = lang_teacher or load_tiny_lseg()
     dataset = SyntheticDataset(
@@ -110,6 +120,11 @@ def evaluate_teachers(
     )
     sam_total, sam_count = 0.0, 0
     confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)  # gt x pred (rows)
+    confusion_hcam = torch.zeros_like(confusion)
+    if lang_teacher is not None and sam_teacher is not None:
+        from semanticsplat_ros.train.distillation import hcam_language_target
+
+        class_embeddings = lang_teacher.text_encoder.encode(queries)
     for i in tqdm(range(len(dataset)), desc="eval teachers", disable=not progress):
         views = dataset[i].context
         if sam_teacher is not None and "sam" in protocols:
@@ -119,6 +134,14 @@ def evaluate_teachers(
             continue
         pred = lang_teacher.segment(views.images, queries)
         confusion += confusion_matrix(pred, views.labels, NUM_CLASSES)
+        if sam_teacher is not None:
+            # The stage-2 target with HCAM pooling, classified the same way.
+            feats = hcam_language_target(
+                lang_teacher.embed(views.images), sam_teacher, views.images
+            )
+            feats = F.interpolate(feats, size=views.images.shape[-2:], mode="bilinear")
+            pred = classify(feats, class_embeddings)[0]
+            confusion_hcam += confusion_matrix(pred, views.labels, NUM_CLASSES)
     tp = confusion.diag().float()
     union = confusion.sum(0).float() + confusion.sum(1).float() - tp
     present = union > 0
@@ -134,4 +157,7 @@ def evaluate_teachers(
             "per_class": {name: float(iou[k]) for k, name in enumerate(CLASS_NAMES) if present[k]},
             "queries": dict(zip(CLASS_NAMES, queries, strict=True)),
         }
+        if confusion_hcam.sum() > 0:
+            miou_h, acc_h = miou_acc(confusion_hcam)
+            out["lseg_hcam"] = {"miou": miou_h, "acc": acc_h}
     return {"teachers": out}

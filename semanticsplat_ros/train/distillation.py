@@ -130,6 +130,21 @@ def hcam_pool(
     return F.normalize(pooled, dim=1).reshape(n, c, h, w)
 
 
+@torch.no_grad()
+def hcam_language_target(
+    language_features: Float[Tensor, "n c h w"], sam_teacher, images: Float[Tensor, "n 3 hi wi"]
+) -> Float[Tensor, "n c h w"]:
+    """The stage-2 target with HCAM: ``language_features`` (the language teacher's, on
+    ``images``) pooled inside ``sam_teacher``'s automatic small / medium / large masks."""
+    levels = sam_teacher.hierarchical_masks(images).levels()
+    grid = language_features.shape[-2:]
+    regions = torch.stack(
+        [F.interpolate(m[:, None].float(), size=grid, mode="nearest")[:, 0] for m in levels],
+        dim=1,
+    ).long()
+    return hcam_pool(language_features, regions)
+
+
 def language_distillation_loss(
     pred_language: Float[Tensor, "n c h w"],
     teacher_language: Float[Tensor, "n c h w"],

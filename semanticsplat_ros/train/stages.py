@@ -31,7 +31,7 @@ from semanticsplat_ros.model import SemanticSplat
 from semanticsplat_ros.train.distillation import (
     MASK_LOSS_WEIGHT,
     cosine_distillation_loss,
-    hcam_pool,
+    hcam_language_target,
     mask_loss,
 )
 from semanticsplat_ros.train.losses import LossOutput, l1_loss, register_stage_loss
@@ -153,18 +153,9 @@ class DistillationLoss:
         if self.stage == 2:
             with torch.no_grad():
                 teacher_lang = t.language.embed(images_t)
-                grid = teacher_lang.shape[-2:]
                 if cfg.hcam:
-                    levels = t.sam.hierarchical_masks(images_t).levels()
-                    regions = torch.stack(
-                        [
-                            F.interpolate(m[:, None].float(), size=grid, mode="nearest")[:, 0]
-                            for m in levels
-                        ],
-                        dim=1,
-                    ).long()
-                    teacher_lang = hcam_pool(teacher_lang, regions)
-            ours_lang = F.adaptive_avg_pool2d(lang.flatten(0, 1), grid)
+                    teacher_lang = hcam_language_target(teacher_lang, t.sam, images_t)
+            ours_lang = F.adaptive_avg_pool2d(lang.flatten(0, 1), teacher_lang.shape[-2:])
             lang_cos = cosine_distillation_loss(ours_lang, teacher_lang)
             total = total + cfg.language_weight * lang_cos
             terms["lang_cos"] = float(lang_cos.detach())
