@@ -17,6 +17,7 @@ BENCHMARKS: dict[str, str] = {
     "data": "semanticsplat_ros.data.benchmark",
     "model": "semanticsplat_ros.model.benchmark",
     "node": "semanticsplat_ros.ros.benchmark",
+    "eval": "semanticsplat_ros.eval.benchmark",
 }
 
 

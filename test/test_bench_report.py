@@ -24,3 +24,23 @@ def test_markdown_report_has_machine_scalars_and_cases():
     assert "| `render_2x128_s` | 0.0452 |" in text
     assert "| `nested.a` | 1 |" in text
     assert "## GPU" in text
+
+
+def test_model_benchmark_measures_in_a_fresh_process():
+    from semanticsplat_ros.model import benchmark as model_benchmark
+
+    result = model_benchmark.benchmark(device="cpu", quick=True)
+    assert result["device"] == "cpu" and result["height"] == 64
+    assert result["forward_ms_median"] > 0 and result["peak_rss_mb"] > 0
+    assert result["params"]["paper"] > result["params"]["small"] > 0
+
+
+def test_eval_benchmark_reports_time_and_headline_figures():
+    from semanticsplat_ros.eval import benchmark as eval_benchmark
+
+    result = eval_benchmark.benchmark(device="cpu", quick=True)
+    assert result["eval_s_per_scene"] > 0 and result["feedforward_s"] > 0
+    for key in eval_benchmark.HEADLINE_KEYS:
+        assert key in result
+    assert 0.0 <= result["language.target.ours.miou"] <= 1.0
+    assert 5.0 < result["nvs.psnr"] < 60.0

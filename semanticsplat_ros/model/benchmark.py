@@ -1,11 +1,17 @@
 """``semanticsplat bench model``: forward latency and peak memory of the small config (2 views,
-128×128), and the parameter counts of the small and paper configs."""
+128×128), and the parameter counts of the small and paper configs.
+
+The measurement runs in a fresh Python process, so that the peak memory is the model's alone
+(not that of benchmarks run before it in ``bench all``).
+"""
 
 from __future__ import annotations
 
 import gc
+import json
 import resource
 import statistics
+import subprocess
 import sys
 import time
 
@@ -26,11 +32,22 @@ def _rss_bytes() -> int:
 
 
 def benchmark(device: str = "auto", quick: bool = False) -> dict:
-    """Median forward latency (ms, no grad) and peak memory of the small config.
+    """Median forward latency (ms, no grad) and peak memory of the small config, measured in a
+    fresh process (``measure``)."""
+    cmd = [sys.executable, "-m", __name__, device, "quick" if quick else "full"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"model benchmark process failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
-    CUDA: ``torch.cuda.max_memory_allocated`` during the forward passes. CPU: the growth of the
-    process's peak RSS over the forward passes, measured after a warm-up pass has already
-    allocated the allocator's pools (so it is a lower bound of the first-call cost).
+
+def measure(device: str = "auto", quick: bool = False) -> dict:
+    """Median forward latency (ms, no grad) and peak memory of the small config, in this process.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` during the forward passes. CPU: the process's peak
+    RSS (``peak_rss_mb``: interpreter, torch, weights and the passes — meaningful in a fresh
+    process) and its growth over the timed passes after a warm-up pass has allocated the
+    allocator's pools (a lower bound of the first-call cost).
     """
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -87,3 +104,7 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict:
             "paper": count_parameters(SemanticSplat(SemanticSplatConfig.paper())),
         },
     }
+
+
+if __name__ == "__main__":
+    print(json.dumps(measure(sys.argv[1], sys.argv[2] == "quick")))
