@@ -50,6 +50,23 @@ def test_stereo_mounts_are_static_and_the_baseline_is_11cm():
     np.testing.assert_allclose(mount[:3, 3], [0.11, 0.0, 0.0], atol=1e-5)
 
 
+def test_loop_replays_prerendered_frames_with_the_scene_time_wrapping():
+    live = SimRig(SimRigConfig(rig="stereo", width=32, height=24, rate_hz=10.0))
+    looped = SimRig(SimRigConfig(rig="stereo", width=32, height=24, rate_hz=10.0, loop_s=0.5))
+    assert (live.loop_frames, looped.loop_frames) == (0, 5)
+    calls = []
+    looped.prerender(progress=lambda done, total: calls.append((done, total)))
+    assert calls[-1] == (5, 5)
+    # Frame k of the loop is the rig at t = k / rate_hz; after loop_s it starts over.
+    for t, k in ((0.0, 0), (0.31, 3), (0.5, 0), (0.79, 2)):
+        frame = looped.frame_at(t)
+        expected = live.render(k / 10.0)
+        assert frame.t == expected.t
+        np.testing.assert_array_equal(frame.images, expected.images)
+        np.testing.assert_allclose(frame.c2w, expected.c2w)
+    assert live.frame_at(0.31).t == 0.31  # live: rendered at the asked time
+
+
 def test_bad_config_is_rejected():
     with pytest.raises(ValueError, match="has 2 cameras"):
         SimRig(SimRigConfig(rig="stereo", cameras=("a",)))
@@ -57,6 +74,8 @@ def test_bad_config_is_rejected():
         SimRig(SimRigConfig(rig="octopus"))
     with pytest.raises(ValueError, match="rate_hz"):
         SimRigConfig(rate_hz=0.0)
+    with pytest.raises(ValueError, match="loop_s"):
+        SimRigConfig(loop_s=-1.0)
 
 
 # --------------------------------------------------------------------------------------------
