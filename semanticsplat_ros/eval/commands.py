@@ -33,6 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="another checkpoint evaluated with the same protocol (ablations, w/o HCAM)",
     )
     parser.add_argument("--seeds", default=DEFAULT_SEEDS, help="scenes START:END or a split name")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="folder of ScanNet-layout scenes to evaluate on instead of synthetic scenes (--seeds)",
+    )
+    parser.add_argument(
+        "--examples-per-scene", type=int, default=4, help="with --data: examples drawn per scene"
+    )
     parser.add_argument("--height", type=int, default=None, help="default: the training height")
     parser.add_argument("--width", type=int, default=None, help="default: the training width")
     parser.add_argument("--num-context", type=int, default=2, help="context views per example")
@@ -166,10 +175,15 @@ def run(args: argparse.Namespace) -> int:
     class_prompts = load_class_prompts(args.class_prompts) if args.class_prompts else None
     progress = not args.no_progress
     started = time.perf_counter()
+    if args.data is not None and (args.baseline or args.teachers):
+        raise ValueError("--baseline and --teachers run on synthetic scenes (--seeds), not --data")
     results: dict = {
         "seeds": f"{seeds.start}:{seeds.stop}",
         "class_prompts": class_queries(class_prompts),
     }
+    if args.data is not None:
+        results["data"] = str(args.data)
+        del results["seeds"]
 
     if args.teachers:
         from semanticsplat_ros.eval.teachers import evaluate_teachers
@@ -205,14 +219,22 @@ def run(args: argparse.Namespace) -> int:
         trained = meta.get("train_config", {}) if isinstance(meta, dict) else {}
         h = args.height or int(trained.get("height", 64))
         w = args.width or int(trained.get("width", 64))
-        dataset = SyntheticDataset(
-            seeds,
-            height=h,
-            width=w,
-            num_context=args.num_context,
-            num_target=args.num_target,
-            sampling=_sampling(args.context_span),
-        )
+        if args.data is not None:
+            from semanticsplat_ros.data.scannet import ScanNetDataset
+
+            dataset = ScanNetDataset(
+                args.data, h, w, num_context=args.num_context, num_target=args.num_target,
+                examples_per_scene=args.examples_per_scene, skip_invalid_poses=True,
+            )  # fmt: skip
+        else:
+            dataset = SyntheticDataset(
+                seeds,
+                height=h,
+                width=w,
+                num_context=args.num_context,
+                num_target=args.num_target,
+                sampling=_sampling(args.context_span),
+            )
         t0 = time.perf_counter()
         row = evaluate_model(
             model,

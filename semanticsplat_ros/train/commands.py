@@ -56,6 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stage", type=int, choices=[0, 1, 2], help="training stage")
     parser.add_argument("--steps", type=int, help="optimiser steps")
     parser.add_argument("--seeds", help="synthetic scenes START:END or a split name")
+    parser.add_argument(
+        "--data", help="folder of ScanNet-layout scenes to train on instead of the synthetic world"
+    )
     parser.add_argument("--out", help="output folder")
     parser.add_argument("--init", help="checkpoint to start from (e.g. the stage-0 model)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")

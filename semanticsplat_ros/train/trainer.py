@@ -111,6 +111,13 @@ class TrainConfig:
     seeds: str = "0:5000"
     """Synthetic scenes to train on (``START:END`` or a split name)."""
 
+    data: str | None = None
+    """A folder of ScanNet-layout scenes to train on instead of the synthetic world (``seeds``
+    is then ignored); e.g. what ``semanticsplat_record`` writes."""
+
+    examples_per_scene: int = 100
+    """With ``data``: examples (random context/target frame choices) drawn per scene and epoch."""
+
     num_workers: int = 1
     """DataLoader worker processes (0: load in the training process)."""
 
@@ -144,7 +151,10 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.stage not in (0, 1, 2):
             raise ValueError(f"stage must be 0, 1 or 2, got {self.stage}")
-        for name in ("steps", "batch_size", "height", "width", "num_context", "num_target"):
+        for name in (
+            "steps", "batch_size", "height", "width", "num_context", "num_target",
+            "examples_per_scene",
+        ):  # fmt: skip
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.conditions is not None and self.conditions not in CONDITION_CHOICES:
@@ -276,6 +286,13 @@ class Trainer:
         from semanticsplat_ros.data.synthetic import SyntheticDataset
 
         c = self.config
+        if c.data:
+            from semanticsplat_ros.data.scannet import ScanNetDataset
+
+            return ScanNetDataset(
+                c.data, c.height, c.width, num_context=c.num_context, num_target=c.num_target,
+                examples_per_scene=c.examples_per_scene, seed=c.seed, skip_invalid_poses=True,
+            )  # fmt: skip
         from semanticsplat_ros.data.synthetic import ViewSampling
 
         lo, hi = c.context_span_s
