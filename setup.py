@@ -30,6 +30,7 @@ setup(
             "semanticsplat = semanticsplat_ros.cli:main",
             "semanticsplat_node = semanticsplat_ros.ros.node:main",
             "sim_rig = semanticsplat_ros.ros.sim_rig:main",
+            "semanticsplat_record = semanticsplat_ros.ros.recorder:main",
         ],
     },
 )

@@ -389,6 +389,27 @@ def all_specs(cameras: Iterable[str]) -> tuple[ParamSpec, ...]:
     return tuple(specs)
 
 
+def check_camera_names(value: Any, spec: ParamSpec) -> tuple[list[str], list[str]]:
+    """(the usable, de-duplicated camera names, the problems with ``value``) for a ``cameras``
+    parameter: a non-empty list of unique names made of letters, digits and underscores."""
+    problem = spec.check(value)
+    if problem:
+        return [], [problem]
+    cameras = list(value)
+    problems = []
+    if not cameras:
+        problems.append('cameras must name at least one camera, e.g. cameras:="[front]"')
+    for name in cameras:
+        if not _CAMERA_NAME.match(name):
+            problems.append(
+                f"camera name {name!r} must start with a letter and hold only letters,"
+                " digits and underscores"
+            )
+    if len(set(cameras)) != len(cameras):
+        problems.append(f"camera names must be unique, got {cameras}")
+    return [c for c in dict.fromkeys(cameras) if _CAMERA_NAME.match(c)], problems
+
+
 def validate_params(values: Mapping[str, Any], allow_unknown: bool = False) -> NodeParams:
     """``NodeParams`` of a flat ``{name: value}`` mapping, defaults filling the gaps.
 
@@ -396,26 +417,10 @@ def validate_params(values: Mapping[str, Any], allow_unknown: bool = False) -> N
     bad camera names or topics, near >= far, class_prompts of another length than classes, and
     (unless ``allow_unknown``) parameters that are not in the schema (typos).
     """
-    problems: list[str] = []
     by_name = {s.name: s for s in NODE_PARAMETERS}
-    cameras_value = values.get("cameras", by_name["cameras"].default)
-    problem = by_name["cameras"].check(cameras_value)
-    cameras: list[str] = []
-    if problem:
-        problems.append(problem)
-    else:
-        cameras = list(cameras_value)
-        if not cameras:
-            problems.append("cameras must name at least one camera")
-        for name in cameras:
-            if not _CAMERA_NAME.match(name):
-                problems.append(
-                    f"camera name {name!r} must start with a letter and hold only letters,"
-                    " digits and underscores"
-                )
-        if len(set(cameras)) != len(cameras):
-            problems.append(f"camera names must be unique, got {cameras}")
-        cameras = [c for c in cameras if _CAMERA_NAME.match(c)]
+    cameras, problems = check_camera_names(
+        values.get("cameras", by_name["cameras"].default), by_name["cameras"]
+    )
     specs = {s.name: s for s in all_specs(dict.fromkeys(cameras))}
     resolved: dict[str, Any] = {}
     for name, spec in specs.items():
