@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from semanticsplat_ros.train.distillation import (
+    class_balance_weights,
     cosine_distillation_loss,
     dice_loss,
     focal_loss,
@@ -82,3 +83,18 @@ def test_language_loss_with_and_without_pooling():
     pooled_loss, logs = language_distillation_loss(t, t, ids)
     assert pooled_loss.item() > 0.05  # the pooled target differs from the raw field
     assert logs["lang_cos"] == pytest.approx(pooled_loss.item())
+
+
+def test_class_balance_weights_follow_the_teacher_labels():
+    classes = torch.eye(3, 4)  # three class directions in a 4-d feature space
+    feats = torch.zeros(1, 4, 2, 4)
+    feats[0, 0] = 1.0  # every pixel is class 0 ...
+    feats[0, 0, 1, 3], feats[0, 2, 1, 3] = 0.0, 1.0  # ... except one pixel of class 2
+    uniform = class_balance_weights(feats, classes, 0.0)
+    assert uniform.shape == (1, 1, 2, 4) and torch.equal(uniform, torch.ones_like(uniform))
+    w = class_balance_weights(feats, classes, 0.5)
+    assert torch.allclose(w.mean(), torch.tensor(1.0))
+    # freq 7/8 vs 1/8: the rare pixel weighs sqrt(7) times more.
+    assert torch.allclose(w[0, 0, 1, 3] / w[0, 0, 0, 0], torch.tensor(7.0).sqrt())
+    with pytest.raises(ValueError, match="exponent"):
+        class_balance_weights(feats, classes, -1.0)

@@ -27,9 +27,12 @@ def tiny_model() -> SemanticSplat:
     return SemanticSplat(config)
 
 
-def run_steps(stage: int, batch, steps: int = 25) -> tuple[list[float], SemanticSplat, dict]:
+def run_steps(
+    stage: int, batch, steps: int = 25, **options
+) -> tuple[list[float], SemanticSplat, dict]:
     model = tiny_model()
-    loss_fn = DistillationLoss(stage, DistillationLossConfig(mask_points=2, hcam_points_per_side=4))
+    config = DistillationLossConfig(mask_points=2, hcam_points_per_side=4, **options)
+    loss_fn = DistillationLoss(stage, config)
     params = list(loss_fn.trainable_parameters(model))
     opt = torch.optim.Adam(params, lr=2e-3)
     history = []
@@ -50,10 +53,13 @@ def test_stage1_loss_falls_and_has_all_terms(batch):
     assert min(history[-3:]) < 0.9 * history[0], history
 
 
-def test_stage2_loss_falls_with_the_segmentation_branch_frozen(batch):
+@pytest.mark.parametrize(
+    "options", [{}, {"hcam": False, "class_balance": 0.5}], ids=["hcam", "class_balanced"]
+)
+def test_stage2_loss_falls_with_the_segmentation_branch_frozen(batch, options):
     model = tiny_model()
     before = {k: v.clone() for k, v in model.seg_expander.state_dict().items()}
-    history, trained, terms = run_steps(2, batch)
+    history, trained, terms = run_steps(2, batch, **options)
     assert "lang_cos" in terms and "seg_mask" not in terms
     assert min(history[-3:]) < 0.9 * history[0], history
     for k, v in trained.seg_expander.state_dict().items():

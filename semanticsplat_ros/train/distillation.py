@@ -145,6 +145,30 @@ def hcam_language_target(
     return hcam_pool(language_features, regions)
 
 
+def class_balance_weights(
+    teacher_features: Float[Tensor, "n c h w"],
+    class_embeddings: Float[Tensor, "k c"],
+    exponent: float,
+) -> Float[Tensor, "n 1 h w"]:
+    """Per-pixel weights ``freq(label) ** -exponent`` (mean 1) from the teacher's own labels.
+
+    The label of a pixel is the class whose text embedding is closest to the teacher's feature
+    (no ground truth is used); ``freq`` is that label's share of the batch's pixels. Exponent 0
+    gives uniform weights (the plain mean); 0.5 weighs rare classes (a bed, a sofa) up by the
+    inverse square root of their frequency, so they are not drowned by walls and floors.
+    """
+    if exponent < 0:
+        raise ValueError(f"exponent must be >= 0, got {exponent}")
+    if exponent == 0:
+        return teacher_features.new_ones(teacher_features.shape[0], 1, *teacher_features.shape[-2:])
+    scores = torch.einsum("nchw,kc->nkhw", teacher_features, F.normalize(class_embeddings, dim=1))
+    labels = scores.argmax(1)  # n h w
+    freq = torch.bincount(labels.flatten(), minlength=class_embeddings.shape[0]).float()
+    freq = freq / freq.sum()
+    weights = freq.clamp_min(1e-6).pow(-exponent)[labels]
+    return (weights / weights.mean()).unsqueeze(1).detach()
+
+
 def language_distillation_loss(
     pred_language: Float[Tensor, "n c h w"],
     teacher_language: Float[Tensor, "n c h w"],

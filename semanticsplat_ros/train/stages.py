@@ -30,6 +30,7 @@ from semanticsplat_ros.geometry import invert_pose
 from semanticsplat_ros.model import SemanticSplat
 from semanticsplat_ros.train.distillation import (
     MASK_LOSS_WEIGHT,
+    class_balance_weights,
     cosine_distillation_loss,
     hcam_language_target,
     mask_loss,
@@ -53,6 +54,9 @@ class DistillationLossConfig:
     """Pool the language teacher inside SAM's three mask levels (stage 2); off = raw features."""
     hcam_points_per_side: int = 8
     """Point grid of the automatic mask generation used for HCAM pooling."""
+    class_balance: float = 0.0
+    """Stage 2: weigh pixels by ``freq ** -class_balance`` of the teacher's own class labels
+    (0: the paper's plain mean; 0.5: rare classes count more; ``class_balance_weights``)."""
     sam_checkpoint: str = ""
     """Tiny SAM teacher checkpoint; "" = the shipped one."""
     language_checkpoint: str = ""
@@ -71,6 +75,15 @@ class _Teachers:
         self.language = load_tiny_lseg(config.language_checkpoint or None).eval()
         self.language.requires_grad_(False)
         self.device: torch.device | None = None
+        self._class_embeddings: Tensor | None = None
+
+    def class_embeddings(self, device: torch.device) -> Tensor:
+        """Text embeddings of the class names (for the class-balanced stage-2 weights)."""
+        if self._class_embeddings is None:
+            from semanticsplat_ros.data.classes import CLASS_NAMES
+
+            self._class_embeddings = self.language.text_encoder.encode(list(CLASS_NAMES))
+        return self._class_embeddings.to(device)
 
     def to(self, device: torch.device) -> _Teachers:
         if self.device != device:
@@ -156,7 +169,12 @@ class DistillationLoss:
                 if cfg.hcam:
                     teacher_lang = hcam_language_target(teacher_lang, t.sam, images_t)
             ours_lang = F.adaptive_avg_pool2d(lang.flatten(0, 1), teacher_lang.shape[-2:])
-            lang_cos = cosine_distillation_loss(ours_lang, teacher_lang)
+            weights = None
+            if cfg.class_balance > 0:
+                weights = class_balance_weights(
+                    teacher_lang, t.class_embeddings(device), cfg.class_balance
+                )
+            lang_cos = cosine_distillation_loss(ours_lang, teacher_lang, weights)
             total = total + cfg.language_weight * lang_cos
             terms["lang_cos"] = float(lang_cos.detach())
 
