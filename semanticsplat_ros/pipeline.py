@@ -80,8 +80,9 @@ class PipelineConfig:
     query_threshold: float = 0.5
     """Default score threshold of text queries, in (0, 1)."""
     occlusion_tolerance: float = 0.1
-    """A 3D point counts as seen by a camera when its depth is within this fraction of the
-    camera's depth at that pixel."""
+    """A 3D point in a camera's image counts as occluded there when it lies more than this
+    fraction behind the camera's predicted depth at that pixel (a point in front of the
+    predicted surface is seen: nothing predicted lies between it and the camera)."""
     random_weights: bool = False
     """Build the model and tiny teachers with random weights instead of loading checkpoints.
     For plumbing tests only: outputs are meaningless."""
@@ -524,7 +525,7 @@ class SemanticSplatPipeline:
             if z[i] <= 0 or not (0 <= u < w and 0 <= v < h):
                 continue
             d = float(scene.depth[i, int(v), int(u)])
-            if abs(d - float(z[i])) <= self.config.occlusion_tolerance * max(d, 1e-6):
+            if float(z[i]) <= d * (1.0 + self.config.occlusion_tolerance):
                 prompts[i] = (u, v)
         if not prompts:
             raise ValueError(

@@ -184,7 +184,7 @@ def _frame(live, stamp: int):
 @pytest.mark.xfail(
     strict=False,
     reason="issue 8 acceptance not met yet by the bundled small model: published depth is "
-    "about 0.2 median relative error on the stereo rig (target 0.05); see README, Limitations",
+    "about 0.10 median relative error on the stereo rig (target 0.05); see README, Limitations",
 )
 @pytest.mark.timeout(300)
 def test_depth_and_cloud_within_5_percent_of_true_surfaces(live):
@@ -269,8 +269,8 @@ def _call(live, client, request, timeout=120.0):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="issue 8 acceptance not met yet by the bundled small model: mask IoU against ground "
-    "truth below 0.5; see README, Limitations",
+    reason="issue 8 acceptance not met yet by the bundled small model: pixel, 3D-point and "
+    "'chair' masks reach IoU 0.5, the synonym 'seat' about 0.45; see README, Limitations",
 )
 @pytest.mark.timeout(300)
 def test_segment_point_and_query_text_iou(live):

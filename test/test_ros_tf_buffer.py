@@ -37,6 +37,19 @@ def test_interpolates_translation_linearly_and_rotation_by_slerp():
     np.testing.assert_allclose(buf.lookup("base", "world", 1.25), np.linalg.inv(T), atol=1e-12)
 
 
+def test_a_stamp_read_through_another_float_path_is_the_same_instant():
+    # 1795569339.960015 s as int ns, then as float seconds two ways: they differ in the last bits.
+    ns = 1_795_569_339_960_015_123
+    stored, asked = ns / 1e9, ns // 10**9 + (ns % 10**9) * 1e-9
+    buf = TfBuffer()
+    buf.set_transform("world", "base", stored - 0.1, _rz(0.0))
+    buf.set_transform("world", "base", stored, _rz(0.0, (1.0, 0.0, 0.0)))
+    for stamp in (asked, stored + 5e-7):
+        np.testing.assert_allclose(buf.lookup("world", "base", stamp)[:3, 3], [1.0, 0.0, 0.0])
+    with pytest.raises(ExtrapolationError, match="future"):
+        buf.lookup("world", "base", stored + 1e-4)
+
+
 def test_slerp_takes_the_shortest_arc():
     q0 = np.array([1.0, 0.0, 0.0, 0.0])
     q1 = -np.array([math.cos(0.2), 0.0, 0.0, math.sin(0.2)])  # same rotation, other hemisphere

@@ -105,6 +105,11 @@ class _Edge:
     quats: list[NDArray[np.float64]] = field(default_factory=list)
 
 
+STAMP_EPSILON_S = 1e-6
+"""Stamps this close are the same instant: a ROS stamp (int ns) read as float seconds through
+another path may differ in the last bits (~0.2 µs at today's epoch seconds)."""
+
+
 class TfBuffer:
     """Transform tree with a time history per edge; thread-safe.
 
@@ -210,7 +215,7 @@ class TfBuffer:
         if stamp is None:
             stamp = stamps[-1]
         if stamp > stamps[-1]:
-            if stamp - stamps[-1] > self.tolerance:
+            if stamp - stamps[-1] > self.tolerance + STAMP_EPSILON_S:
                 raise ExtrapolationError(
                     f"lookup of {edge.parent!r} -> {child!r} would extrapolate into the future:"
                     f" requested {stamp:.6f} s, newest is {stamps[-1]:.6f} s"
@@ -218,7 +223,7 @@ class TfBuffer:
                 )
             return _matrix(edge.translations[-1], edge.quats[-1])
         if stamp < stamps[0]:
-            if stamps[0] - stamp > self.tolerance:
+            if stamps[0] - stamp > self.tolerance + STAMP_EPSILON_S:
                 raise ExtrapolationError(
                     f"lookup of {edge.parent!r} -> {child!r} would extrapolate into the past:"
                     f" requested {stamp:.6f} s, oldest is {stamps[0]:.6f} s"
