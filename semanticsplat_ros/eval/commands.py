@@ -116,7 +116,25 @@ def markdown_tables(results: dict, names: list[str]) -> str:
     ):
         if key in results:
             lines += _method_table(results, names, key, title, extra)
+        if key == "language" and key in results:
+            lines += _per_class_table(results, names)
     return "\n".join(lines)
+
+
+def _per_class_table(results: dict, names: list[str]) -> list[str]:
+    """Target-view IoU per class, our rows then the 2D teacher."""
+    lines = ["Target-view IoU per class", "", "| method | " + " | ".join(CLASS_NAMES) + " |"]
+    lines.append("|---" * (len(CLASS_NAMES) + 1) + "|")
+    for name in [*names, "teacher"]:
+        row = results["rows"][names[0] if name == "teacher" else name]
+        col = "teacher" if name == "teacher" else "ours"
+        per_class = _get(row, f"language.target.{col}.per_class")
+        if not isinstance(per_class, dict):
+            continue
+        label = "2D teacher (per view)" if name == "teacher" else name
+        cells = [_fmt(per_class.get(c)) for c in CLASS_NAMES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def _sampling(span: str):

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from tqdm import tqdm
 
-from semanticsplat_ros.data.classes import NUM_CLASSES
+from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
 from semanticsplat_ros.data.types import Views
 from semanticsplat_ros.eval.metrics import depth_abs_rel, psnr, ssim
 from semanticsplat_ros.eval.segmentation import (
@@ -220,6 +220,13 @@ def _concat_views(a: Views, b: Views) -> Views:
     )
 
 
+def per_class_iou(conf: Tensor) -> dict[str, float]:
+    """IoU of every class present in ``conf`` (ground truth or prediction), by class name."""
+    tp = conf.diag().double()
+    union = conf.sum(0).double() + conf.sum(1).double() - tp
+    return {CLASS_NAMES[k]: float(tp[k] / union[k]) for k in range(len(tp)) if union[k] > 0}
+
+
 def _mean(values: list[float]) -> float | None:
     return float(sum(values) / len(values)) if values else None
 
@@ -237,7 +244,11 @@ def _summarise(acc: _Accumulator, num_examples: int) -> dict:
         for key, conf in acc.conf.items():
             split, name = key.split(".")
             miou, pixel_acc = miou_acc(conf)
-            language.setdefault(split, {})[name] = {"miou": miou, "acc": pixel_acc}
+            language.setdefault(split, {})[name] = {
+                "miou": miou,
+                "acc": pixel_acc,
+                "per_class": per_class_iou(conf),
+            }
         out["language"] = language
     if acc.consistency:
         out.setdefault("language", {})["consistency"] = {
