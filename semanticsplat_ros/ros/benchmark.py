@@ -103,9 +103,10 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict[str, Any]:
     duration = 20.0 if quick else 120.0
     warmup = 5.0 if quick else 20.0
     rate = 30.0
-    # Live ray-casting (the rig reaches ~6 Hz per camera on 2 CPU cores). A pre-rendered loop
-    # (sim_rig loop_s) reaches ~13 Hz, but then this 2-core machine starves the node: measured
-    # 31 s per set (issue 8, open). Kept live until that is understood.
+    # Live ray-casting (the rig reaches ~6 Hz per camera on 2 CPU cores). With a pre-rendered
+    # loop (sim_rig loop_s, ~13 Hz per camera) the node's /tf intake falls ~3 s behind its images
+    # on 2 cores (the reliable depth-100 /tf queue at 30 Hz behind a saturated executor), so sets
+    # wait for TF and are skipped (issue 8, open). Kept live until that is fixed.
     loop_s = 0.0
     width, height = (80, 60) if quick else (160, 120)
     input_width, input_height = (64, 48) if quick else (128, 96)
