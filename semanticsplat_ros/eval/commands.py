@@ -125,13 +125,10 @@ def _per_class_table(results: dict, names: list[str]) -> list[str]:
     """Target-view IoU per class, our rows then the 2D teacher."""
     lines = ["Target-view IoU per class", "", "| method | " + " | ".join(CLASS_NAMES) + " |"]
     lines.append("|---" * (len(CLASS_NAMES) + 1) + "|")
-    for name in [*names, "teacher"]:
-        row = results["rows"][names[0] if name == "teacher" else name]
-        col = "teacher" if name == "teacher" else "ours"
+    for label, row, col in _method_rows(results, names):
         per_class = _get(row, f"language.target.{col}.per_class")
         if not isinstance(per_class, dict):
             continue
-        label = "2D teacher (per view)" if name == "teacher" else name
         cells = [_fmt(per_class.get(c)) for c in CLASS_NAMES]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return [*lines, ""]
@@ -150,16 +147,20 @@ def _sampling(span: str):
     return ViewSampling(min_span_s=low, max_span_s=high)
 
 
+def _method_rows(results: dict, names: list[str]) -> list[tuple[str, dict, str]]:
+    """(label, results row, column) for our checkpoints, then the 2D teacher (whose figures
+    live in the first row's ``teacher`` column)."""
+    rows = [(name, results["rows"][name], "ours") for name in names]
+    return [*rows, ("2D teacher (per view)", results["rows"][names[0]], "teacher")]
+
+
 def _method_table(results: dict, names: list[str], key: str, title: str, extra: str) -> list[str]:
     """Rows for our checkpoints then the 2D teacher: mIoU / Acc on source and target views (and
     ``key.<extra>.<column>`` as a last column when ``extra`` is given)."""
     header = "| method | source mIoU ↑ | source Acc ↑ | target mIoU ↑ | target Acc ↑ |"
     header += f" {extra} ↑ |" if extra else ""
     lines = [title, "", header, "|---" * (6 if extra else 5) + "|"]
-    for name in [*names, "teacher"]:
-        row = results["rows"][names[0] if name == "teacher" else name]
-        col = "teacher" if name == "teacher" else "ours"
-        label = "2D teacher (per view)" if name == "teacher" else name
+    for label, row, col in _method_rows(results, names):
         cells = [
             _get(row, f"{key}.{split}.{col}.{metric}")
             for split in ("source", "target")
@@ -215,7 +216,6 @@ def run(args: argparse.Namespace) -> int:
         _emit(results, args.json, "")
         return 0
 
-    from semanticsplat_ros.data.synthetic import SyntheticDataset
     from semanticsplat_ros.eval.protocols import ProtocolSettings, evaluate_model
     from semanticsplat_ros.model.semanticsplat import load_model
     from semanticsplat_ros.teachers.lseg import load_tiny_lseg
@@ -237,22 +237,7 @@ def run(args: argparse.Namespace) -> int:
         trained = meta.get("train_config", {}) if isinstance(meta, dict) else {}
         h = args.height or int(trained.get("height", 64))
         w = args.width or int(trained.get("width", 64))
-        if args.data is not None:
-            from semanticsplat_ros.data.scannet import ScanNetDataset
-
-            dataset = ScanNetDataset(
-                args.data, h, w, num_context=args.num_context, num_target=args.num_target,
-                examples_per_scene=args.examples_per_scene, skip_invalid_poses=True,
-            )  # fmt: skip
-        else:
-            dataset = SyntheticDataset(
-                seeds,
-                height=h,
-                width=w,
-                num_context=args.num_context,
-                num_target=args.num_target,
-                sampling=_sampling(args.context_span),
-            )
+        dataset = _dataset(args, seeds, h, w)
         t0 = time.perf_counter()
         row = evaluate_model(
             model,
@@ -285,23 +270,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _dataset(args: argparse.Namespace, seeds: range, h: int, w: int):
+    """The examples to evaluate: ScanNet-layout scenes under ``--data``, else synthetic ``seeds``."""
+    if args.data is not None:
+        from semanticsplat_ros.data.scannet import ScanNetDataset
+
+        return ScanNetDataset(
+            args.data, h, w, num_context=args.num_context, num_target=args.num_target,
+            examples_per_scene=args.examples_per_scene, skip_invalid_poses=True,
+        )  # fmt: skip
+    from semanticsplat_ros.data.synthetic import SyntheticDataset
+
+    return SyntheticDataset(
+        seeds, height=h, width=w, num_context=args.num_context, num_target=args.num_target,
+        sampling=_sampling(args.context_span),
+    )  # fmt: skip
+
+
 def _run_baseline(args, ours: dict, sam, lang, class_embeddings, seeds, device, progress) -> dict:
     """The per-scene baseline on the first scenes, with 100× our feed-forward time each."""
-    from semanticsplat_ros.data.synthetic import SyntheticDataset
     from semanticsplat_ros.eval.baseline import evaluate_baseline, time_to_match
 
     ours_s = float(ours["feedforward_s"])
     budget = args.baseline_factor * ours_s
     h, w = ours["resolution"]
     scenes = range(seeds.start, min(seeds.stop, seeds.start + args.baseline_scenes))
-    dataset = SyntheticDataset(
-        scenes,
-        height=h,
-        width=w,
-        num_context=args.num_context,
-        num_target=args.num_target,
-        sampling=_sampling(args.context_span),
-    )
+    dataset = _dataset(args, scenes, h, w)
     result = evaluate_baseline(
         dataset, sam, lang, class_embeddings.to(device), budget, progress=progress
     )

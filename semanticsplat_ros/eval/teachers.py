@@ -16,13 +16,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm import tqdm
 
 from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
-from semanticsplat_ros.eval.protocols import promptable_view
+from semanticsplat_ros.eval.protocols import per_class_iou, promptable_view
 from semanticsplat_ros.eval.segmentation import confusion_matrix, miou_acc
-from semanticsplat_ros.queries import classify
 from semanticsplat_ros.teachers.lseg import LanguageTeacher
 from semanticsplat_ros.teachers.sam import SamTeacher
 
@@ -123,8 +121,6 @@ def evaluate_teachers(
     confusion_hcam = torch.zeros_like(confusion)
     if lang_teacher is not None and sam_teacher is not None:
         from semanticsplat_ros.train.distillation import hcam_language_target
-
-        class_embeddings = lang_teacher.text_encoder.encode(queries)
     for i in tqdm(range(len(dataset)), desc="eval teachers", disable=not progress):
         views = dataset[i].context
         if sam_teacher is not None and "sam" in protocols:
@@ -132,20 +128,15 @@ def evaluate_teachers(
             sam_total, sam_count = sam_total + total, sam_count + count
         if lang_teacher is None or "lseg" not in protocols:
             continue
-        pred = lang_teacher.segment(views.images, queries)
+        feats = lang_teacher.embed(views.images)
+        size = views.images.shape[-2:]
+        pred = lang_teacher.segment_features(feats, queries, size)
         confusion += confusion_matrix(pred, views.labels, NUM_CLASSES)
         if sam_teacher is not None:
             # The stage-2 target with HCAM pooling, classified the same way.
-            feats = hcam_language_target(
-                lang_teacher.embed(views.images), sam_teacher, views.images
-            )
-            feats = F.interpolate(feats, size=views.images.shape[-2:], mode="bilinear")
-            pred = classify(feats, class_embeddings)[0]
+            pooled = hcam_language_target(feats, sam_teacher, views.images)
+            pred = lang_teacher.segment_features(pooled, queries, size)
             confusion_hcam += confusion_matrix(pred, views.labels, NUM_CLASSES)
-    tp = confusion.diag().float()
-    union = confusion.sum(0).float() + confusion.sum(1).float() - tp
-    present = union > 0
-    iou = torch.where(present, tp / union.clamp(min=1), torch.zeros_like(tp))
     miou, pixel_acc = miou_acc(confusion)
     out: dict = {}
     if "sam" in protocols:
@@ -154,7 +145,7 @@ def evaluate_teachers(
         out["lseg"] = {
             "miou": miou,
             "acc": pixel_acc,
-            "per_class": {name: float(iou[k]) for k, name in enumerate(CLASS_NAMES) if present[k]},
+            "per_class": per_class_iou(confusion),
             "queries": dict(zip(CLASS_NAMES, queries, strict=True)),
         }
         if confusion_hcam.sum() > 0:

@@ -134,8 +134,15 @@ class LanguageTeacher(nn.Module):
         self, images: Float[Tensor, "n 3 h w"], texts: Sequence[str]
     ) -> Int[Tensor, "n h w"]:
         """Per-pixel argmax over ``texts`` at the images' resolution."""
-        logits = self.logits(self.embed(images), texts)
-        logits = F.interpolate(logits, size=images.shape[-2:], mode="bilinear", align_corners=False)
+        return self.segment_features(self.embed(images), texts, images.shape[-2:])
+
+    @torch.no_grad()
+    def segment_features(
+        self, features: Float[Tensor, "n d hf wf"], texts: Sequence[str], size: Sequence[int]
+    ) -> Int[Tensor, "n h w"]:
+        """``segment`` from already computed features, labels at ``size`` (h, w)."""
+        logits = self.logits(features, texts)
+        logits = F.interpolate(logits, size=tuple(size), mode="bilinear", align_corners=False)
         return logits.argmax(1)
 
 

@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from semanticsplat_ros.queries import cosine_scores
+
 MASK_LOSS_WEIGHT = 0.2
 """Weight of the mask loss against the cosine term in stage 1."""
 
@@ -161,8 +163,7 @@ def class_balance_weights(
         raise ValueError(f"exponent must be >= 0, got {exponent}")
     if exponent == 0:
         return teacher_features.new_ones(teacher_features.shape[0], 1, *teacher_features.shape[-2:])
-    scores = torch.einsum("nchw,kc->nkhw", teacher_features, F.normalize(class_embeddings, dim=1))
-    labels = scores.argmax(1)  # n h w
+    labels = cosine_scores(teacher_features, class_embeddings).argmax(1)  # n h w
     freq = torch.bincount(labels.flatten(), minlength=class_embeddings.shape[0]).float()
     freq = freq / freq.sum()
     weights = freq.clamp_min(1e-6).pow(-exponent)[labels]
