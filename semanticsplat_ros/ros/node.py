@@ -88,6 +88,7 @@ from semanticsplat_ros.ros.conversions import (
     semantic_cloud,
     stamp_to_seconds,
 )
+from semanticsplat_ros.ros.lifetime import run_shutdown_steps
 from semanticsplat_ros.ros.params import (
     NODE_NAME,
     NodeParams,
@@ -937,13 +938,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if node is not None:
             steps.append(node.destroy_node)
         steps.append(rclpy.try_shutdown)
-        for step in steps:
-            try:
-                step()
-            except Exception:
-                sys.stderr.write(
-                    f"semanticsplat_node: while shutting down:\n{traceback.format_exc()}"
-                )
+        run_shutdown_steps("semanticsplat_node", steps)
     return code
 
 

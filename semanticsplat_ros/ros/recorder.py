@@ -40,6 +40,7 @@ Run::
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import re
@@ -65,6 +66,7 @@ from semanticsplat_ros.ros.conversions import (
     image_to_numpy,
     image_to_rgb8,
 )
+from semanticsplat_ros.ros.lifetime import run_shutdown_steps
 from semanticsplat_ros.ros.params import (
     _CAMERA_NAME,
     _TOPIC,
@@ -1009,15 +1011,10 @@ def _make_node_class() -> type:
     return RecorderNode
 
 
-_NODE_CLASS: type | None = None
-
-
+@functools.cache
 def recorder_node_class() -> type:
     """The rclpy ``RecorderNode`` class (defined on first use)."""
-    global _NODE_CLASS
-    if _NODE_CLASS is None:
-        _NODE_CLASS = _make_node_class()
-    return _NODE_CLASS
+    return _make_node_class()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1049,13 +1046,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if node is not None:
             steps += [node.close, node.destroy_node]
         steps.append(rclpy.try_shutdown)
-        for step in steps:
-            try:
-                step()
-            except Exception:
-                sys.stderr.write(
-                    f"semanticsplat_record: while shutting down:\n{traceback.format_exc()}"
-                )
+        run_shutdown_steps("semanticsplat_record", steps)
     return 0
 
 

@@ -28,6 +28,7 @@ then publish at rates it could not ray-cast at (the 4-camera, 30 Hz load benchma
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 import time
@@ -394,15 +395,10 @@ def _make_node_class() -> type:
     return SimRigNode
 
 
-_NODE_CLASS: type | None = None
-
-
+@functools.cache
 def sim_rig_node_class() -> type:
     """The rclpy ``SimRigNode`` class (defined on first use)."""
-    global _NODE_CLASS
-    if _NODE_CLASS is None:
-        _NODE_CLASS = _make_node_class()
-    return _NODE_CLASS
+    return _make_node_class()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
