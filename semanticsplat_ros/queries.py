@@ -5,9 +5,12 @@ Scores: a pixel's language feature ``p`` and unit text embeddings ``t_k`` give c
 ``cos_k = <p, t_k> / |p|``. Class labels are ``argmax_k cos_k`` with a softmax probability
 (temperature ``TEMPERATURE``) as the score. A free-text query ``q`` is compared against the class
 list as negatives, leaving out classes that mean nearly the same as the query (their text
-embeddings' cosine with ``q`` ≥ ``synonym_threshold``), so "couch" does not compete with "sofa";
-the score is the query's softmax probability against the strongest remaining negative, and the
-mask keeps pixels whose score ≥ ``threshold``.
+embeddings' cosine with ``q`` ≥ ``synonym_threshold``), so "couch" does not compete with "sofa".
+Classes whose text is closer still (cosine ≥ ``alias_threshold``) are the query's aliases and
+join it as positives (a prompt ensemble): the field was distilled against the class texts, so
+"seat" finds what the field calls "chair" rather than only what lies nearer "seat" than every
+other class. The score is the softmax probability of the best positive against the strongest
+remaining negative, and the mask keeps pixels whose score ≥ ``threshold``.
 """
 
 from __future__ import annotations
@@ -58,16 +61,25 @@ def query_scores(
     query_embedding: Float[Tensor, " c"],
     class_embeddings: Float[Tensor, "k c"],
     synonym_threshold: float = 0.6,
+    alias_threshold: float = 0.7,
 ) -> Float[Tensor, "v h w"]:
     """Relevance of a free-text query in [0, 1] per pixel (see the module docstring)."""
+    if not synonym_threshold <= alias_threshold:
+        raise ValueError(
+            f"alias_threshold ({alias_threshold}) must be >= synonym_threshold"
+            f" ({synonym_threshold})"
+        )
     q = F.normalize(query_embedding.reshape(1, -1).to(class_embeddings), dim=1)
     classes = F.normalize(class_embeddings, dim=1)
-    negatives = classes[(classes @ q.T).squeeze(1) < synonym_threshold]
-    cos = cosine_scores(language, torch.cat([q, negatives], dim=0))
+    similarity = (classes @ q.T).squeeze(1)
+    positives = torch.cat([q, classes[similarity >= alias_threshold]], dim=0)
+    negatives = classes[similarity < synonym_threshold]
+    cos = cosine_scores(language, torch.cat([positives, negatives], dim=0))
+    best_positive = cos[:, : positives.shape[0]].max(dim=1).values
     if negatives.shape[0] == 0:
-        return ((cos[:, 0] + 1) / 2).clamp(0, 1)
-    strongest_negative = cos[:, 1:].max(dim=1).values
-    return torch.sigmoid((cos[:, 0] - strongest_negative) / TEMPERATURE)
+        return ((best_positive + 1) / 2).clamp(0, 1)
+    strongest_negative = cos[:, positives.shape[0] :].max(dim=1).values
+    return torch.sigmoid((best_positive - strongest_negative) / TEMPERATURE)
 
 
 def query_masks(
@@ -76,11 +88,14 @@ def query_masks(
     class_embeddings: Float[Tensor, "k c"],
     threshold: float = 0.5,
     synonym_threshold: float = 0.6,
+    alias_threshold: float = 0.7,
 ) -> tuple[Bool[Tensor, "v h w"], Float[Tensor, "v h w"]]:
     """Mask (score ≥ threshold) and scores of a text query."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
-    scores = query_scores(language, query_embedding, class_embeddings, synonym_threshold)
+    scores = query_scores(
+        language, query_embedding, class_embeddings, synonym_threshold, alias_threshold
+    )
     return scores >= threshold, scores
 
 

@@ -38,7 +38,7 @@ def test_query_with_a_synonym_of_a_class_is_not_suppressed_by_it():
     assert torch.equal(mask[0], labels == 1)
     assert scores[0][labels == 1].min() > 0.9
     # Without synonym handling the sofa class would win every sofa pixel.
-    strict = query_scores(lang, synonym, classes, synonym_threshold=1.01)
+    strict = query_scores(lang, synonym, classes, synonym_threshold=1.01, alias_threshold=1.01)
     assert strict[0][labels == 1].max() < 0.5
     with pytest.raises(ValueError):
         query_masks(lang, synonym, classes, threshold=1.5)
@@ -67,3 +67,31 @@ def test_oriented_box_degenerate_inputs():
     assert torch.allclose(one.center, torch.tensor([1.0, 2.0, 3.0])) and (one.size == 0).all()
     with pytest.raises(ValueError):
         oriented_box(torch.zeros(5, 2))
+
+
+def test_an_alias_of_a_class_finds_what_the_field_calls_that_class():
+    """A query close to a class text ("seat" ~ "chair") gets the pixels the field labels as that
+    class, even those that lie nearer another class than the query text itself."""
+    g = torch.Generator().manual_seed(4)
+    wall, chair, other = F.normalize(torch.randn(3, 64, generator=g), dim=1)
+    sofa = F.normalize(chair + 1.3 * other, dim=0)
+    classes = torch.stack([wall, chair, sofa])
+    seat = F.normalize(chair + 0.6 * F.normalize(torch.randn(64, generator=g), dim=0), dim=0)
+    sim = (classes @ seat).tolist()
+    assert sim[1] >= 0.7 and sim[0] < 0.6 and sim[2] < 0.6
+    # Chair pixels that lean towards sofa (still labelled chair), then sofa and wall pixels.
+    leaning = F.normalize(chair + 0.5 * sofa, dim=0)
+    field = torch.stack([wall, leaning, sofa])
+    labels = torch.zeros(8, 8, dtype=torch.long)
+    labels[1:5, 1:5] = 1
+    labels[5:8, 5:8] = 2
+    lang = field_from(field, labels)
+    predicted, _ = classify(lang, classes)
+    assert torch.equal(predicted[0], labels)
+    mask, _ = query_masks(lang, seat, classes, threshold=0.5)
+    assert torch.equal(mask[0], labels == 1)
+    # Without aliases the query text alone loses those pixels to "sofa".
+    plain = query_scores(lang, seat, classes, alias_threshold=1.01)
+    assert plain[0][labels == 1].max() < 0.5
+    with pytest.raises(ValueError, match="alias_threshold"):
+        query_scores(lang, seat, classes, synonym_threshold=0.8, alias_threshold=0.7)

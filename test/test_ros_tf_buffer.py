@@ -202,3 +202,49 @@ def test_listener_fills_the_buffer_from_tf_topics():
         sub_node.destroy_node()
     finally:
         rclpy.shutdown(context=context)
+
+
+@pytest.mark.ros
+def test_listener_with_its_own_thread_needs_no_spinning_of_the_node():
+    """spin_thread: /tf arrives while the owning node's executor never runs (a saturated
+    executor in the node), and close() stops the thread and removes the listener's node."""
+    rclpy = pytest.importorskip("rclpy")
+    tf2_msgs = pytest.importorskip("tf2_msgs.msg")
+    from geometry_msgs.msg import TransformStamped
+
+    from semanticsplat_ros.ros.conversions import matrix_to_transform_msg, seconds_to_stamp
+    from semanticsplat_ros.ros.tf_buffer import make_transform_lookup
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        pub_node = rclpy.create_node("tf_thread_publisher", context=context)
+        owner = rclpy.create_node("tf_thread_owner", namespace="/ns", context=context)
+        lookup = make_transform_lookup(owner, prefer_tf2_ros=False, spin_thread=True)
+        thread = lookup.listener._thread
+        assert thread is not None and thread.is_alive()
+        assert lookup.listener._node.get_fully_qualified_name() == "/ns/tf_thread_owner_tf_listener"
+        tf_pub = pub_node.create_publisher(tf2_msgs.TFMessage, "/tf", 10)
+        deadline = time.monotonic() + 10.0
+        while tf_pub.get_subscription_count() < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert tf_pub.get_subscription_count() == 1  # the listener's node, not the owner
+        ts = TransformStamped()
+        ts.header.frame_id, ts.child_frame_id = "world", "base"
+        ts.header.stamp = seconds_to_stamp(3.0)
+        ts.transform = matrix_to_transform_msg(_rz(0.0, (1.0, 2.0, 3.0)))
+        while not lookup.can_transform("world", "base", 3.0) and time.monotonic() < deadline:
+            tf_pub.publish(tf2_msgs.TFMessage(transforms=[ts]))
+            time.sleep(0.05)
+        np.testing.assert_allclose(lookup.lookup("world", "base", 3.0)[:3, 3], [1.0, 2.0, 3.0])
+        lookup.close()
+        lookup.close()  # idempotent
+        assert not thread.is_alive()
+        deadline = time.monotonic() + 10.0
+        while "tf_thread_owner_tf_listener" in owner.get_node_names():
+            assert time.monotonic() < deadline, "the listener's node outlived close()"
+            time.sleep(0.05)
+        owner.destroy_node()
+        pub_node.destroy_node()
+    finally:
+        rclpy.shutdown(context=context)

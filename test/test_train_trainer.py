@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from torch.utils.data import Dataset
 from semanticsplat_ros.data.types import Example, collate
 from semanticsplat_ros.eval.metrics import depth_abs_rel, psnr, ssim
 from semanticsplat_ros.eval.nvs import evaluate_nvs
-from semanticsplat_ros.model import SemanticSplat, load_model
+from semanticsplat_ros.model import SemanticSplat, SemanticSplatConfig, load_model
 from semanticsplat_ros.model.testing import textured_plane_views, tiny_config
 from semanticsplat_ros.train import commands
 from semanticsplat_ros.train.losses import PhotometricLoss, PhotometricLossConfig, build_loss
@@ -151,6 +152,27 @@ def test_train_command_config_overrides() -> None:
     bad = parser.parse_args(["--set", "stpes=3"])
     with pytest.raises(ValueError, match="stpes"):
         commands.build_config(bad)
+
+
+def test_arch_overrides_change_the_preset_model(tmp_path) -> None:
+    parser = argparse.ArgumentParser()
+    commands.add_arguments(parser)
+    args = parser.parse_args(
+        ["--config", "small", "--set", "arch.cost_volume.num_depths=48",
+         "--set", "arch.depth.refine_candidates=4", "--set", f"out={tmp_path}"]
+    )  # fmt: skip
+    config = commands.build_config(args)
+    assert config.arch == {"cost_volume": {"num_depths": 48}, "depth": {"refine_candidates": 4}}
+    model = Trainer(dataclasses.replace(config, num_workers=0)).model
+    assert model.config.cost_volume.num_depths == 48
+    assert model.config.depth.refine_candidates == 4
+    assert model.config.backbone == SemanticSplatConfig.small().backbone  # the rest is the preset
+    with pytest.raises(ValueError, match=r"arch\.cost_volume\.num_dpeths"):
+        Trainer(TrainConfig(arch={"cost_volume": {"num_dpeths": 8}}, out=str(tmp_path)))
+    with pytest.raises(ValueError, match="init"):
+        TrainConfig(arch={"cost_volume": {"num_depths": 8}}, init="model.pt")
+    with pytest.raises(ValueError, match="not a group"):
+        commands.build_config(parser.parse_args(["--set", "lr.x=1"]))
 
 
 def test_metrics_known_values() -> None:

@@ -370,7 +370,6 @@ class SemanticSplatNode(LifecycleNode):
         self._worker: threading.Thread | None = None
         self._stop = threading.Event()
         self._input_group = MutuallyExclusiveCallbackGroup()
-        self._tf_group = MutuallyExclusiveCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
 
     # ---------------------------------------------------------------- parameters
@@ -438,7 +437,7 @@ class SemanticSplatNode(LifecycleNode):
             cache_duration=params.tf_cache_s,
             tolerance=params.tf_tolerance_s,
             on_error=lambda message: self.stats.error(f"TF: {message}", skipped=False),
-            callback_group=self._tf_group,
+            spin_thread=True,  # /tf keeps up even when camera streams saturate our executor
         )
         self._received = dict.fromkeys(params.camera_names, 0)
         self.configure_error = ""
@@ -488,12 +487,8 @@ class SemanticSplatNode(LifecycleNode):
 
     def _free(self) -> None:
         lookup, self._lookup = self._lookup, None
-        listener = getattr(lookup, "listener", None)
-        if listener is not None:
-            if hasattr(listener, "destroy"):
-                listener.destroy()
-            elif hasattr(listener, "unregister"):
-                listener.unregister()
+        if lookup is not None:
+            lookup.close()
         on_cuda = self.pipeline is not None and self.pipeline.device.type == "cuda"
         self.latest = None
         self.pipeline = None

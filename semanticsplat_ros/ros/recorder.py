@@ -813,7 +813,7 @@ def _make_node_class() -> type:
                 streams, p.sync_slop_s, queue_size=SYNC_QUEUE_SIZE
             )
             self._lookup = make_transform_lookup(
-                self, cache_duration=TF_CACHE_S, tolerance=p.tf_tolerance_s
+                self, cache_duration=TF_CACHE_S, tolerance=p.tf_tolerance_s, spin_thread=True
             )
             self._depth_cameras = {
                 c for c, d in zip(p.camera_names, p.depth_topics, strict=True) if d
@@ -1002,6 +1002,7 @@ def _make_node_class() -> type:
                 worker.join(timeout=timeout_s)
                 if worker.is_alive():
                     self._log("warning", f"the writer did not finish within {timeout_s} s")
+            self._lookup.close()
             self._log(
                 "info",
                 f"stopped: {self.stats.summary()}; {self.recorder.frames_written} frames per"

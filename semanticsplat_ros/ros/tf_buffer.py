@@ -53,6 +53,10 @@ class TransformLookup(Protocol):
         self, target_frame: str, source_frame: str, stamp: float | None = None
     ) -> bool: ...
 
+    def close(self) -> None:
+        """Stop listening (idempotent)."""
+        ...
+
 
 # --------------------------------------------------------------------------------------------
 # numpy helpers (wxyz quaternions, as in the core)
@@ -336,6 +340,13 @@ class TfListener:
     quaternion, empty frame) are skipped and counted in ``rejected``; the latest reason is kept
     in ``last_error``, and ``on_error`` (if given) is called with it. The listener never raises
     from its callbacks.
+
+    With ``spin_thread`` (as tf2_ros's ``TransformListener(spin_thread=True)``) the
+    subscriptions live on a node of their own (``<node>_tf_listener``, same namespace and
+    context), spun by its own executor in a daemon thread: /tf is taken in as it arrives even
+    when ``node``'s executor is saturated by camera streams. Without it, a busy executor serves
+    the reliable /tf queue late, and the newest transform falls seconds behind the images.
+    ``callback_group`` then does not apply. ``destroy()`` stops the thread.
     """
 
     def __init__(
@@ -344,10 +355,28 @@ class TfListener:
         buffer: TfBuffer,
         on_error: Callable[[str], None] | None = None,
         callback_group: Any = None,
+        spin_thread: bool = False,
     ) -> None:
         from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
         from tf2_msgs.msg import TFMessage
 
+        self._thread: threading.Thread | None = None
+        self._executor: Any = None
+        self._running = threading.Event()
+        self._own_node: Node | None = None
+        if spin_thread:
+            import rclpy
+            from rclpy.executors import SingleThreadedExecutor
+
+            self._own_node = rclpy.create_node(
+                f"{node.get_name()}_tf_listener",
+                namespace=node.get_namespace(),
+                context=node.context,
+                start_parameter_services=False,
+            )
+            node = self._own_node
+            callback_group = None
+            self._executor = SingleThreadedExecutor(context=node.context)
         self.buffer = buffer
         self.received = 0
         self.rejected = 0
@@ -379,6 +408,23 @@ class TfListener:
             ),
         ]
         self._node = node
+        if self._executor is not None:
+            self._executor.add_node(node)
+            self._running.set()
+            self._thread = threading.Thread(
+                target=self._spin, name=f"{node.get_name()}_spin", daemon=True
+            )
+            self._thread.start()
+
+    def _spin(self) -> None:
+        context = self._node.context
+        while self._running.is_set() and context.ok():
+            try:
+                self._executor.spin_once(timeout_sec=0.1)
+            except Exception:  # context shut down under us: the process is exiting
+                if not context.ok() or not self._running.is_set():
+                    return
+                raise
 
     def _on_message(self, msg: Any, static: bool) -> None:
         from semanticsplat_ros.ros.conversions import stamp_to_seconds, transform_msg_to_matrix
@@ -402,9 +448,20 @@ class TfListener:
                     self._on_error(self.last_error)
 
     def destroy(self) -> None:
+        """Drop the subscriptions (and with ``spin_thread``, stop the thread and its node)."""
+        self._running.clear()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5.0)
         for sub in self._subs:
             self._node.destroy_subscription(sub)
         self._subs = []
+        executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(timeout_sec=1.0)
+        own, self._own_node = self._own_node, None
+        if own is not None:
+            own.destroy_node()
 
 
 class Tf2RosLookup:
@@ -413,14 +470,20 @@ class Tf2RosLookup:
     tf2's exceptions are re-raised as this module's TfLookupError subclasses.
     """
 
-    def __init__(self, node: Node, cache_duration: float = 10.0, tolerance: float = 0.0) -> None:
+    def __init__(
+        self,
+        node: Node,
+        cache_duration: float = 10.0,
+        tolerance: float = 0.0,
+        spin_thread: bool = False,
+    ) -> None:
         import tf2_ros
         from rclpy.duration import Duration
 
         self._tf2 = tf2_ros
         self.tolerance = float(tolerance)
         self.buffer = tf2_ros.Buffer(cache_time=Duration(seconds=cache_duration), node=node)
-        self.listener = tf2_ros.TransformListener(self.buffer, node, spin_thread=False)
+        self.listener = tf2_ros.TransformListener(self.buffer, node, spin_thread=spin_thread)
 
     def lookup(
         self, target_frame: str, source_frame: str, stamp: float | None = None
@@ -464,6 +527,10 @@ class Tf2RosLookup:
             return False
         return True
 
+    def close(self) -> None:
+        """Stop listening (tf2_ros's listener and, with spin_thread, its thread)."""
+        self.listener.unregister()
+
 
 class BufferLookup:
     """``TransformLookup`` of our ``TfBuffer`` fed by a ``TfListener``."""
@@ -475,9 +542,10 @@ class BufferLookup:
         tolerance: float = 0.0,
         on_error: Callable[[str], None] | None = None,
         callback_group: Any = None,
+        spin_thread: bool = False,
     ) -> None:
         self.buffer = TfBuffer(cache_duration=cache_duration, tolerance=tolerance)
-        self.listener = TfListener(node, self.buffer, on_error, callback_group)
+        self.listener = TfListener(node, self.buffer, on_error, callback_group, spin_thread)
 
     def lookup(
         self, target_frame: str, source_frame: str, stamp: float | None = None
@@ -489,6 +557,10 @@ class BufferLookup:
     ) -> bool:
         return self.buffer.can_transform(target_frame, source_frame, stamp)
 
+    def close(self) -> None:
+        """Stop listening (and, with spin_thread, the listener's thread and node)."""
+        self.listener.destroy()
+
 
 def make_transform_lookup(
     node: Node,
@@ -497,12 +569,14 @@ def make_transform_lookup(
     prefer_tf2_ros: bool = True,
     on_error: Callable[[str], None] | None = None,
     callback_group: Any = None,
+    spin_thread: bool = False,
 ) -> TransformLookup:
     """tf2_ros's buffer when importable (and preferred), else ``TfBuffer`` + ``TfListener``.
 
     ``on_error`` and ``callback_group`` apply to our own listener only (tf2_ros reports rejected
-    transforms in its own log and uses its own subscriptions).
+    transforms in its own log and uses its own subscriptions). ``spin_thread``: take /tf in on a
+    node and thread of its own (both listeners; see ``TfListener``).
     """
     if prefer_tf2_ros and tf2_ros_available():
-        return Tf2RosLookup(node, cache_duration, tolerance)
-    return BufferLookup(node, cache_duration, tolerance, on_error, callback_group)
+        return Tf2RosLookup(node, cache_duration, tolerance, spin_thread)
+    return BufferLookup(node, cache_duration, tolerance, on_error, callback_group, spin_thread)

@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override any TrainConfig field (YAML value; loss.KEY for loss options)",
+        help="override any TrainConfig field (YAML value; loss.KEY for loss options, arch.A.B for the model config)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -87,10 +87,14 @@ def build_config(args: argparse.Namespace) -> Any:
         if "=" not in item:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         key, value = item.split("=", 1)
-        if key.startswith("loss."):
-            data.setdefault("loss", {})[key[len("loss.") :]] = _parse_value(value)
-        else:
-            data[key] = _parse_value(value)
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:  # loss.KEY, arch.cost_volume.num_depths, ...
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"--set {key}: {part!r} is not a group of options")
+            node = child
+        node[leaf] = _parse_value(value)
     for f in dataclasses.fields(TrainConfig):
         value = getattr(args, f.name, None)
         if value is not None and value is not False:

@@ -59,6 +59,11 @@ class TrainConfig:
     model: str = "small"
     """Model config preset (``small`` or ``paper``); ignored when ``init`` names a checkpoint."""
 
+    arch: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the preset's model config, nested as in ``SemanticSplatConfig`` (e.g.
+    ``{"cost_volume": {"num_depths": 64}}``; ``--set arch.cost_volume.num_depths=64``); not
+    allowed with ``init``, whose checkpoint fixes the architecture."""
+
     init: str | None = None
     """Checkpoint to start from (e.g. stage 1 starts from the stage-0 model)."""
 
@@ -163,6 +168,8 @@ class TrainConfig:
             )
         if self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
+        if self.arch and self.init:
+            raise ValueError("arch overrides need a fresh model; init's checkpoint fixes it")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
 
@@ -277,6 +284,8 @@ class Trainer:
                 model = with_conditions(model, conditions)
             return model.train()
         config = SemanticSplatConfig.preset(self.config.model)
+        if self.config.arch:
+            config = SemanticSplatConfig.from_dict(_merged(config.to_dict(), self.config.arch))
         if conditions:
             config.fusion.use_sam, config.fusion.use_language = CONDITION_CHOICES[conditions]
         return SemanticSplat(config)
@@ -432,6 +441,20 @@ class Trainer:
         if self.distributed:
             dist.barrier()
         return TrainResult(self.step, model_path, terms, time.time() - start)
+
+
+def _merged(base: dict[str, Any], overrides: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """``base`` with ``overrides`` applied key by key (nested dicts merged; unknown keys raise)."""
+    out = dict(base)
+    for key, value in overrides.items():
+        where = f"{path}.{key}" if path else key
+        if key not in base:
+            raise ValueError(f"unknown model config key arch.{where}; known: {sorted(base)}")
+        if isinstance(value, dict) and isinstance(base[key], dict):
+            out[key] = _merged(base[key], value, where)
+        else:
+            out[key] = value
+    return out
 
 
 class _LossStep(nn.Module):
