@@ -17,7 +17,12 @@ from semanticsplat_ros.eval.nvs import evaluate_nvs
 from semanticsplat_ros.model import SemanticSplat, SemanticSplatConfig, load_model
 from semanticsplat_ros.model.testing import textured_plane_views, tiny_config
 from semanticsplat_ros.train import commands
-from semanticsplat_ros.train.losses import PhotometricLoss, PhotometricLossConfig, build_loss
+from semanticsplat_ros.train.losses import (
+    PhotometricLoss,
+    PhotometricLossConfig,
+    build_loss,
+    log_depth_loss,
+)
 from semanticsplat_ros.train.trainer import TrainConfig, Trainer, cosine_lr
 
 
@@ -92,6 +97,20 @@ def test_photometric_loss_fits_a_batch_and_depth_flag_adds_a_term() -> None:
     plain = loss(batch, model, model)
     expected = plain.terms["loss"] + 2.0 * with_depth.terms["depth_l1_inv"]
     assert with_depth.terms["loss"] == pytest.approx(expected, rel=1e-4)
+    log_cfg = PhotometricLossConfig(depth_weight=0.5, depth_loss="log_l1")
+    with_log = PhotometricLoss(log_cfg)(batch, model, model)
+    expected = plain.terms["loss"] + 0.5 * with_log.terms["depth_log_l1"]
+    assert with_log.terms["loss"] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="depth_loss must be one of"):
+        PhotometricLossConfig(depth_loss="l2")
+
+
+def test_log_depth_loss_is_the_mean_relative_error_in_log_space() -> None:
+    target = torch.tensor([[[[1.0, 4.0], [0.0, 2.0]]]])
+    pred = target * torch.tensor([[[[1.1, 0.9], [5.0, 1.0]]]])
+    near, far = torch.tensor([[0.25]]), torch.tensor([[10.0]])
+    expected = (math.log(1.1) + abs(math.log(0.9)) + 0.0) / 3  # the 0-depth pixel is unknown
+    assert float(log_depth_loss(pred, target, near, far)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_trainer_writes_checkpoints_and_resumes(tmp_path: Path) -> None:

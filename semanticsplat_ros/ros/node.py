@@ -23,7 +23,9 @@ Threads: image and camera_info callbacks only queue messages in ``CameraSetSync`
 inference thread takes the newest complete set (older unprocessed sets are superseded, never
 queued), looks up each camera's pose in ``fixed_frame`` at its image stamp, encodes, swaps the
 latest scene in atomically and publishes. Services run in their own callback group on the
-multi-threaded executor, so they answer on the latest scene while inference runs.
+multi-threaded executor, so they answer on the latest scene while inference runs. /tf and
+/tf_static are taken in on a node and thread of their own (``<name>_tf_listener``, as tf2_ros's
+``spin_thread``), so camera streams that saturate the executor cannot delay the poses.
 
 Topics (relative to the node, ``~/``):
 

@@ -230,6 +230,7 @@ def _make_node_class() -> type:
     from rclpy.node import Node
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
+    from std_msgs.msg import Header
     from tf2_msgs.msg import TFMessage
 
     from semanticsplat_ros.ros.conversions import (
@@ -333,6 +334,7 @@ def _make_node_class() -> type:
             self._tf_static_pub = self.create_publisher(TFMessage, "/tf_static", static_qos)
             self._start_ns: int | None = None
             self.frames_published = 0
+            self._message_cache: dict[tuple[int, int], tuple[CameraInfo, Image]] = {}
             self._publish_static()
             self._timer = self.create_timer(1.0 / self.config.rate_hz, self._tick)
             dynamic = [
@@ -362,6 +364,23 @@ def _make_node_class() -> type:
             if transforms:
                 self._tf_static_pub.publish(TFMessage(transforms=transforms))
 
+        def _messages(self, frame: RigFrame, i: int, header: Header) -> tuple[CameraInfo, Image]:
+            """camera_info and image of camera ``i`` with ``header``. A replayed loop builds
+            each frame's messages once and only restamps them after (a live frame is new)."""
+            key = (id(frame), i)
+            cached = self._message_cache.get(key) if self.rig.loop_frames else None
+            if cached is None:
+                cfg = self.config
+                cached = (
+                    intrinsics_to_camera_info(frame.K[i], cfg.width, cfg.height, header),
+                    numpy_to_image(frame.images[i], "rgb8", header),
+                )
+                if self.rig.loop_frames:
+                    self._message_cache[key] = cached
+            for msg in cached:
+                msg.header = header
+            return cached
+
         def _tick(self) -> None:
             now = self.get_clock().now()
             if self._start_ns is None:
@@ -382,10 +401,9 @@ def _make_node_class() -> type:
             self._tf_pub.publish(TFMessage(transforms=transforms))
             for i, camera in enumerate(self.rig.cameras):
                 header = make_header(self.rig.optical_frame(camera), stamp)
-                self._info_pubs[i].publish(
-                    intrinsics_to_camera_info(frame.K[i], cfg.width, cfg.height, header)
-                )
-                self._image_pubs[i].publish(numpy_to_image(frame.images[i], "rgb8", header))
+                info, image = self._messages(frame, i, header)
+                self._info_pubs[i].publish(info)
+                self._image_pubs[i].publish(image)
                 if self._gt_depth_pubs[i].get_subscription_count() > 0:
                     self._gt_depth_pubs[i].publish(numpy_to_image(frame.depth[i], "32FC1", header))
                 if self._gt_label_pubs[i].get_subscription_count() > 0:

@@ -65,8 +65,20 @@ class PhotometricLossConfig:
     """Path to LPIPS backbone weights; None or a missing file disables LPIPS."""
 
     depth_weight: float = 0.0
-    """Depth supervision (off by default: the method needs none). L1 of normalised inverse
-    depth of the context views against ground truth where it is known."""
+    """Depth supervision (off by default: the method needs none): ``depth_weight`` × the
+    ``depth_loss`` of the context views' depth against ground truth where it is known."""
+
+    depth_loss: str = "inverse_l1"
+    """``inverse_l1``: L1 of normalised inverse depth (weighs near surfaces most);
+    ``log_l1``: L1 of log depth (a relative error at every range, as AbsRel measures)."""
+
+    def __post_init__(self) -> None:
+        if self.depth_loss not in DEPTH_LOSSES:
+            raise ValueError(
+                f"depth_loss must be one of {sorted(DEPTH_LOSSES)}, got {self.depth_loss!r}"
+            )
+        if self.depth_weight < 0:
+            raise ValueError(f"depth_weight must be >= 0, got {self.depth_weight}")
 
     render_context: bool = False
     """Also render the context views and add their L1 (the paper renders target views only)."""
@@ -92,6 +104,23 @@ def inverse_depth_loss(
 
     diff = (normalise(pred) - normalise(target)).abs()
     return torch.where(valid, diff, torch.zeros_like(diff)).sum() / valid.sum().clamp_min(1)
+
+
+def log_depth_loss(
+    pred: Float[Tensor, "b v h w"],
+    target: Float[Tensor, "b v h w"],
+    near: Float[Tensor, "b v"],
+    far: Float[Tensor, "b v"],
+) -> Tensor:
+    """L1 between log depths where ``target`` > 0 (``near``/``far`` unused: the same signature
+    as ``inverse_depth_loss``)."""
+    valid = target > 0
+    diff = (pred.clamp_min(1e-6).log() - target.clamp_min(1e-6).log()).abs()
+    return torch.where(valid, diff, torch.zeros_like(diff)).sum() / valid.sum().clamp_min(1)
+
+
+DEPTH_LOSSES = {"inverse_l1": inverse_depth_loss, "log_l1": log_depth_loss}
+"""Depth supervision losses by name (``PhotometricLossConfig.depth_loss``)."""
 
 
 class PhotometricLoss:
@@ -138,6 +167,10 @@ class PhotometricLoss:
             dl = inverse_depth_loss(out.depth, ctx.depth, ctx.near, ctx.far)
             terms["depth_l1_inv"] = float(dl.detach())
             if cfg.depth_weight > 0:
+                supervised = DEPTH_LOSSES[cfg.depth_loss]
+                if supervised is not inverse_depth_loss:
+                    dl = supervised(out.depth, ctx.depth, ctx.near, ctx.far)
+                    terms[f"depth_{cfg.depth_loss}"] = float(dl.detach())
                 total = total + cfg.depth_weight * dl
         images["context/depth"] = _depth_image(out.depth[0, 0].detach())
         terms["loss"] = float(total.detach())
