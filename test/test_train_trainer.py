@@ -22,6 +22,7 @@ from semanticsplat_ros.train.losses import (
     PhotometricLossConfig,
     build_loss,
     log_depth_loss,
+    smoothness_loss,
 )
 from semanticsplat_ros.train.trainer import TrainConfig, Trainer, cosine_lr
 
@@ -101,8 +102,34 @@ def test_photometric_loss_fits_a_batch_and_depth_flag_adds_a_term() -> None:
     with_log = PhotometricLoss(log_cfg)(batch, model, model)
     expected = plain.terms["loss"] + 0.5 * with_log.terms["depth_log_l1"]
     assert with_log.terms["loss"] == pytest.approx(expected, rel=1e-4)
+    smooth = PhotometricLoss(PhotometricLossConfig(smoothness_weight=0.3))(batch, model, model)
+    expected = plain.terms["loss"] + 0.3 * smooth.terms["smoothness"]
+    assert smooth.terms["loss"] == pytest.approx(expected, rel=1e-4)
     with pytest.raises(ValueError, match="depth_loss must be one of"):
         PhotometricLossConfig(depth_loss="l2")
+
+
+def test_smoothness_prior_is_zero_on_planes_and_spares_image_edges() -> None:
+    h, w = 24, 32
+    ys, xs = torch.meshgrid(torch.arange(h) + 0.5, torch.arange(w) + 0.5, indexing="ij")
+    plane = 1.0 / (0.2 + 0.01 * xs + 0.02 * ys)  # inverse depth affine in pixels: a plane
+    depth = plane.expand(1, 2, h, w).clone()
+    flat = torch.full((1, 2, 3, h, w), 0.5)
+    assert float(smoothness_loss(depth, flat)) == pytest.approx(0.0, abs=1e-5)
+    bumpy = depth * (1 + 0.1 * torch.rand(depth.shape, generator=torch.Generator().manual_seed(0)))
+    assert float(smoothness_loss(bumpy, flat)) > 0.01
+    # A depth step costs less where the image has an edge at the same place.
+    step = depth.clone()
+    step[..., :, w // 2 :] *= 2.0
+    edge = flat.clone()
+    edge[..., :, w // 2 :] = 1.0
+    assert float(smoothness_loss(step, edge)) < 0.1 * float(smoothness_loss(step, flat))
+    # The prior is scale-free (depth and its inverse are normalised by their mean).
+    assert float(smoothness_loss(bumpy * 3.0, flat)) == pytest.approx(
+        float(smoothness_loss(bumpy, flat)), rel=1e-4
+    )
+    with pytest.raises(ValueError, match="smoothness_weight"):
+        PhotometricLossConfig(smoothness_weight=-1.0)
 
 
 def test_log_depth_loss_is_the_mean_relative_error_in_log_space() -> None:

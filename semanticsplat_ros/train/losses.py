@@ -77,8 +77,14 @@ class PhotometricLossConfig:
             raise ValueError(
                 f"depth_loss must be one of {sorted(DEPTH_LOSSES)}, got {self.depth_loss!r}"
             )
-        if self.depth_weight < 0:
-            raise ValueError(f"depth_weight must be >= 0, got {self.depth_weight}")
+        for name in ("depth_weight", "smoothness_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    smoothness_weight: float = 0.0
+    """Weight of an edge-aware second-order smoothness prior on the context views' inverse depth
+    (``smoothness_loss``): zero on any plane, so walls and floors without texture to match are
+    pulled flat instead of left to noise. Needs no ground truth. 0 disables it."""
 
     render_context: bool = False
     """Also render the context views and add their L1 (the paper renders target views only)."""
@@ -117,6 +123,34 @@ def log_depth_loss(
     valid = target > 0
     diff = (pred.clamp_min(1e-6).log() - target.clamp_min(1e-6).log()).abs()
     return torch.where(valid, diff, torch.zeros_like(diff)).sum() / valid.sum().clamp_min(1)
+
+
+def smoothness_loss(depth: Float[Tensor, "b v h w"], images: Float[Tensor, "b v 3 h w"]) -> Tensor:
+    """Edge-aware second-order smoothness of inverse depth (Monodepth's first-order form, one
+    order up).
+
+    Inverse depth is divided by its per-view mean (so the prior does not favour shrinking
+    depth), its second differences along x and y are weighed by exp(-|∂I|) of the image
+    (mean over colour), and averaged. The inverse depth of a plane is affine in pixel
+    coordinates, so planes cost nothing; creases and edges where the image has an edge cost
+    little.
+    """
+    disp = 1.0 / depth.clamp_min(1e-6)
+    disp = disp / disp.mean(dim=(-2, -1), keepdim=True).clamp_min(1e-6)
+    gray = images.mean(dim=2)
+    dxx = (disp[..., :, 2:] - 2 * disp[..., :, 1:-1] + disp[..., :, :-2]).abs()
+    dyy = (disp[..., 2:, :] - 2 * disp[..., 1:-1, :] + disp[..., :-2, :]).abs()
+    # Edge weights at the centre pixel: the larger image gradient to either neighbour.
+    gx = (gray[..., :, 1:] - gray[..., :, :-1]).abs()
+    gy = (gray[..., 1:, :] - gray[..., :-1, :]).abs()
+    wx = torch.exp(-torch.maximum(gx[..., :, 1:], gx[..., :, :-1]) * EDGE_SCALE)
+    wy = torch.exp(-torch.maximum(gy[..., 1:, :], gy[..., :-1, :]) * EDGE_SCALE)
+    return (dxx * wx).mean() + (dyy * wy).mean()
+
+
+EDGE_SCALE = 10.0
+"""Image-gradient scale of the smoothness prior's edge weights: a step of 0.1 in [0, 1] colour
+weighs the prior by e^-1."""
 
 
 DEPTH_LOSSES = {"inverse_l1": inverse_depth_loss, "log_l1": log_depth_loss}
@@ -172,6 +206,10 @@ class PhotometricLoss:
                     dl = supervised(out.depth, ctx.depth, ctx.near, ctx.far)
                     terms[f"depth_{cfg.depth_loss}"] = float(dl.detach())
                 total = total + cfg.depth_weight * dl
+        if cfg.smoothness_weight > 0:
+            smooth = smoothness_loss(out.depth, ctx.images)
+            total = total + cfg.smoothness_weight * smooth
+            terms["smoothness"] = float(smooth.detach())
         images["context/depth"] = _depth_image(out.depth[0, 0].detach())
         terms["loss"] = float(total.detach())
         return LossOutput(total=total, terms=terms, images=images)
