@@ -240,23 +240,31 @@ def test_labels_agree_with_truth_as_often_as_the_pipeline(live):
     assert node_acc >= ref_acc - 0.01, f"node {node_acc:.3f} vs pipeline {ref_acc:.3f}"
 
 
-def _chair_pixel(live):
-    """A stamp and a pixel inside the largest chair region of the left camera."""
+def _chair_pixel_at(live, stamp: int):
+    """(u, v) inside the largest chair region of the left camera at ``stamp``, or None."""
     from scipy import ndimage
 
+    from semanticsplat_ros.ros.conversions import image_to_numpy
+
+    gt = image_to_numpy(live.by_stamp["gt_labels/head_left"][stamp])
+    regions, n = ndimage.label(gt == CHAIR)
+    if n == 0:
+        return None
+    sizes = ndimage.sum(np.ones_like(gt), regions, range(1, n + 1))
+    k = int(np.argmax(sizes)) + 1
+    if sizes[k - 1] < 0.01 * gt.size:
+        return None
+    dist = ndimage.distance_transform_edt(regions == k)
+    v, u = np.unravel_index(int(np.argmax(dist)), dist.shape)
+    return int(u), int(v)
+
+
+def _chair_pixel(live):
+    """A stamp and a pixel inside the largest chair region of the left camera."""
     for stamp in reversed(live.complete_stamps()):
-        gt = _frame(live, stamp)["head_left"]["gt_labels"]
-        regions, n = ndimage.label(gt == CHAIR)
-        if n == 0:
-            continue
-        sizes = ndimage.sum(np.ones_like(gt), regions, range(1, n + 1))
-        k = int(np.argmax(sizes)) + 1
-        if sizes[k - 1] < 0.01 * gt.size:
-            continue
-        inside = regions == k
-        dist = ndimage.distance_transform_edt(inside)
-        v, u = np.unravel_index(int(np.argmax(dist)), dist.shape)
-        return stamp, int(u), int(v), inside
+        picked = _chair_pixel_at(live, stamp)
+        if picked is not None:
+            return stamp, *picked
     pytest.fail("no chair covering 1% of the left image in the frames received")
 
 
@@ -281,7 +289,7 @@ def test_segment_point_and_query_text_iou(live):
 
     # Wait for a frame with a chair; the services answer on the latest scene, so compare with
     # the ground truth of the scene's stamp (segments carry it).
-    _, u, v, _ = _chair_pixel(live)
+    picked, u, v = _chair_pixel(live)
     seg = live.node.create_client(SegmentPoint, "/semanticsplat_node/segment_point")
     query = live.node.create_client(QueryText, "/semanticsplat_node/query_text")
 
@@ -292,13 +300,25 @@ def test_segment_point_and_query_text_iou(live):
         assert live.spin_for(lambda: stamp in live.by_stamp["gt_labels/head_left"], 10.0)
         return image_to_numpy(live.by_stamp["gt_labels/head_left"][stamp]), stamp
 
-    res = _call(
-        live,
-        seg,
-        SegmentPoint.Request(prompt_type=0, camera_name="head_left", u=float(u), v=float(v)),
-    )
-    assert res.success, res.message
-    gt, stamp = gt_at(res.segments[0])
+    # The pixel must be picked on the frame the node answers on (its latest scene), which a
+    # moving rig replaces about once a second: pick, call, and re-pick on the answer's frame
+    # until the two agree.
+    for _ in range(10):
+        res = _call(
+            live,
+            seg,
+            SegmentPoint.Request(prompt_type=0, camera_name="head_left", u=float(u), v=float(v)),
+        )
+        assert res.success, res.message
+        gt, stamp = gt_at(res.segments[0])
+        if stamp == picked:
+            break
+        again = _chair_pixel_at(live, stamp)
+        if again is None:  # no chair in the newest frame: take the newest frame with one
+            picked, u, v = _chair_pixel(live)
+        else:
+            picked, (u, v) = stamp, again
+    assert stamp == picked, "the node's scene kept changing under the pixel prompt"
     from scipy import ndimage
 
     regions, _ = ndimage.label(gt == CHAIR)

@@ -103,13 +103,11 @@ def inverse_depth_loss(
     """L1 between normalised inverse depths (0 = far, 1 = near) where ``target`` > 0."""
     inv_near = (1.0 / near)[..., None, None]
     inv_far = (1.0 / far)[..., None, None]
-    valid = target > 0
 
     def normalise(d: Tensor) -> Tensor:
         return (1.0 / d.clamp_min(1e-6) - inv_far) / (inv_near - inv_far)
 
-    diff = (normalise(pred) - normalise(target)).abs()
-    return torch.where(valid, diff, torch.zeros_like(diff)).sum() / valid.sum().clamp_min(1)
+    return _mean_where_known((normalise(pred) - normalise(target)).abs(), target)
 
 
 def log_depth_loss(
@@ -120,8 +118,14 @@ def log_depth_loss(
 ) -> Tensor:
     """L1 between log depths where ``target`` > 0 (``near``/``far`` unused: the same signature
     as ``inverse_depth_loss``)."""
+    return _mean_where_known(
+        (pred.clamp_min(1e-6).log() - target.clamp_min(1e-6).log()).abs(), target
+    )
+
+
+def _mean_where_known(diff: Tensor, target: Tensor) -> Tensor:
+    """Mean of ``diff`` over the pixels whose ground-truth depth is known (``target`` > 0)."""
     valid = target > 0
-    diff = (pred.clamp_min(1e-6).log() - target.clamp_min(1e-6).log()).abs()
     return torch.where(valid, diff, torch.zeros_like(diff)).sum() / valid.sum().clamp_min(1)
 
 
