@@ -555,9 +555,9 @@ class SemanticSplatPipeline:
         if not (np.isfinite(u) and np.isfinite(v)) or not (0 <= u < W and 0 <= v < H):
             raise ValueError(f"pixel ({u}, {v}) is outside camera {camera!r}'s {W}x{H} image")
         h, w = scene.depth.shape[-2:]
-        ui, vi = u * w / W, v * h / H
+        ui, vi = float(u) * w / W, float(v) * h / H  # numpy scalars too
         d = scene.depth[i, int(vi), int(ui)]
-        uv = torch.tensor([[ui, vi]], device=self.device)
+        uv = torch.tensor([[ui, vi]], dtype=torch.float32, device=self.device)
         p_cam = unproject(uv, d.reshape(1), scene.K[i])
         p_world = transform_points(scene.c2w[i], p_cam)[0]
         return self.segment_point(scene, p_world.cpu().numpy(), prompt_pixel=(i, ui, vi))

@@ -76,6 +76,12 @@ def test_segment_pixel_returns_three_levels(pipeline, scene):
         assert "left" in r.masks and r.masks["left"].shape == (60, 80)
         assert r.points.shape[1] == 3 and len(r.points) == len(r.colors)
         assert 0.0 <= r.score <= 1.0
+    # numpy scalars (e.g. from an argmax) are pixels too
+    again = pipeline.segment_pixel(scene, "left", np.float64(40.0), np.int64(30))
+    assert all(
+        np.array_equal(a.masks["left"], b.masks["left"])
+        for a, b in zip(again, results, strict=True)
+    )
 
 
 def test_segment_point_rejects_points_no_camera_sees(pipeline, scene):
