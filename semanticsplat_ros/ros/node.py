@@ -107,10 +107,9 @@ from semanticsplat_ros.ros.services import (
     label_dtype_for,
 )
 from semanticsplat_ros.ros.tf_buffer import (
-    ExtrapolationError,
     TransformLookup,
-    UnknownFrameError,
     make_transform_lookup,
+    wait_for_lookup,
 )
 from semanticsplat_ros.ros.time_sync import CameraFrameSet, CameraSetSync
 
@@ -666,14 +665,9 @@ class SemanticSplatNode(LifecycleNode):
         lookup = self._lookup
         if lookup is None:
             raise LookupError("TF is not running")
-        deadline = time.monotonic() + TF_WAIT_S
-        while True:
-            try:
-                return lookup.lookup(self._params.fixed_frame, frame_id, stamp)
-            except (ExtrapolationError, UnknownFrameError):
-                if time.monotonic() >= deadline or self._stop.is_set():
-                    raise
-                time.sleep(0.01)
+        return wait_for_lookup(
+            lookup, self._params.fixed_frame, frame_id, stamp, TF_WAIT_S, self._stop
+        )
 
     def _process(self, frame_set: CameraFrameSet[Image, CameraInfo], params: NodeParams) -> None:
         pipeline = self.pipeline

@@ -77,9 +77,8 @@ from semanticsplat_ros.ros.params import (
     descriptor,
 )
 from semanticsplat_ros.ros.tf_buffer import (
-    ExtrapolationError,
     TransformLookup,
-    UnknownFrameError,
+    wait_for_lookup,
 )
 
 if TYPE_CHECKING:
@@ -748,21 +747,12 @@ def lookup_pose(
     ``_lookup_pose``). SkippedSetError ``no_tf`` when TF has no answer, ``bad_pose`` when the answer
     is not a finite rigid transform.
     """
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            T = lookup.lookup(fixed_frame, frame_id, stamp)
-            break
-        except (ExtrapolationError, UnknownFrameError) as exc:
-            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
-                raise SkippedSetError(
-                    "no_tf", f"no pose of {frame_id!r} in {fixed_frame!r} at {stamp:.6f} s: {exc}"
-                ) from None
-            time.sleep(0.01)
-        except LookupError as exc:
-            raise SkippedSetError(
-                "no_tf", f"no pose of {frame_id!r} in {fixed_frame!r} at {stamp:.6f} s: {exc}"
-            ) from None
+    try:
+        T = wait_for_lookup(lookup, fixed_frame, frame_id, stamp, wait_s, stop)
+    except LookupError as exc:
+        raise SkippedSetError(
+            "no_tf", f"no pose of {frame_id!r} in {fixed_frame!r} at {stamp:.6f} s: {exc}"
+        ) from None
     try:
         return check_rigid(T, name=f"pose of {frame_id!r} in {fixed_frame!r}")
     except ValueError as exc:

@@ -562,6 +562,30 @@ class BufferLookup:
         self.listener.destroy()
 
 
+def wait_for_lookup(
+    lookup: TransformLookup,
+    target_frame: str,
+    source_frame: str,
+    stamp: float,
+    wait_s: float,
+    stop: threading.Event | None = None,
+    poll_s: float = 0.01,
+) -> NDArray[np.float64]:
+    """``lookup(target_frame, source_frame, stamp)``, retried for up to ``wait_s`` while the
+    transform has not arrived yet (extrapolation or an unknown frame: TF may lag the images a
+    little); other lookup errors, the last error after the wait, or ``stop`` being set raise."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return lookup.lookup(target_frame, source_frame, stamp)
+        except (ExtrapolationError, UnknownFrameError):
+            if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
+                raise
+            time.sleep(poll_s)
+
+
 def make_transform_lookup(
     node: Node,
     cache_duration: float = 10.0,
