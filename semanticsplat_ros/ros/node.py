@@ -419,6 +419,8 @@ class SemanticSplatNode(LifecycleNode):
                     f"semanticsplat needs at least 2 cameras, got {params.camera_names}"
                 )
             config = pipeline_config(params)
+            if params.torch_threads > 0:
+                torch.set_num_threads(params.torch_threads)
             started = time.perf_counter()
             self.pipeline = SemanticSplatPipeline(config)
         except Exception as exc:  # report why configure failed and stay alive

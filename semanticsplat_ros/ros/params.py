@@ -146,6 +146,17 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         read_only=True,
     ),
     ParamSpec(
+        "torch_threads",
+        "int",
+        1,
+        "CPU threads of torch inside the node (0 = torch's default, one per core). One is the "
+        "default: on a CPU, torch's worker threads compete with the ROS callbacks for the cores "
+        "and the GIL, and the node encodes slower with more (BENCHMARKS.md, node).",
+        0,
+        256,
+        read_only=True,
+    ),
+    ParamSpec(
         "input_width",
         "int",
         96,
@@ -343,6 +354,7 @@ class NodeParams:
     clip_checkpoint: str
     text_encoder: str
     device: str
+    torch_threads: int
     input_width: int
     input_height: int
     near: float
