@@ -266,6 +266,9 @@ def rig_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "height": args.height,
         "scene_seed": args.seed,
         "rate_hz": float(args.rate_hz),
+        # Held still (one pre-rendered frame replayed with fresh stamps) unless --moving: the
+        # figures then do not depend on which frame the node happened to take.
+        "loop_s": 0.0 if args.moving else 1.0 / float(args.rate_hz),
     }
 
 
@@ -1060,6 +1063,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--input-height", type=int, default=None, help="model input height (params file)"
     )
     parser.add_argument("--rate-hz", type=float, default=5.0, help="rig frame rate")
+    parser.add_argument(
+        "--moving",
+        action="store_true",
+        help="let the rig move along its trajectory (default: it holds its first pose, so the"
+        " figures are the same from run to run)",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument(
         "--timeout", type=float, default=300.0, help="seconds to wait for the first scene"
