@@ -105,17 +105,14 @@ def _domain_id() -> int:
     return random.SystemRandom().randint(101, 200)
 
 
-def benchmark(
-    device: str = "auto", quick: bool = False, loop_s: float | None = None
-) -> dict[str, Any]:
-    """Run the load benchmark; see the module docstring for the keys. ``loop_s``: the rig's
-    pre-rendered loop (None: ``LOOP_S``; 0: live ray-casting, ~6 Hz per camera on 2 cores)."""
+def benchmark(device: str = "auto", quick: bool = False) -> dict[str, Any]:
+    """Run the load benchmark; see the module docstring for the keys."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
     duration = 20.0 if quick else 120.0
     warmup = 5.0 if quick else 20.0
     rate = 30.0
-    loop_s = LOOP_S if loop_s is None else float(loop_s)
+    loop_s = LOOP_S
     width, height = (80, 60) if quick else (160, 120)
     input_width, input_height = (64, 48) if quick else (128, 96)
     random_weights = quick or not DEFAULT_MODEL_CHECKPOINT.is_file()

@@ -72,6 +72,14 @@ class PhotometricLossConfig:
     """``inverse_l1``: L1 of normalised inverse depth (weighs near surfaces most);
     ``log_l1``: L1 of log depth (a relative error at every range, as AbsRel measures)."""
 
+    smoothness_weight: float = 0.0
+    """Weight of an edge-aware second-order smoothness prior on the context views' inverse depth
+    (``smoothness_loss``): zero on any plane, so walls and floors without texture to match are
+    pulled flat instead of left to noise. Needs no ground truth. 0 disables it."""
+
+    render_context: bool = False
+    """Also render the context views and add their L1 (the paper renders target views only)."""
+
     def __post_init__(self) -> None:
         if self.depth_loss not in DEPTH_LOSSES:
             raise ValueError(
@@ -80,14 +88,6 @@ class PhotometricLossConfig:
         for name in ("depth_weight", "smoothness_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-
-    smoothness_weight: float = 0.0
-    """Weight of an edge-aware second-order smoothness prior on the context views' inverse depth
-    (``smoothness_loss``): zero on any plane, so walls and floors without texture to match are
-    pulled flat instead of left to noise. Needs no ground truth. 0 disables it."""
-
-    render_context: bool = False
-    """Also render the context views and add their L1 (the paper renders target views only)."""
 
 
 def l1_loss(pred: Tensor, target: Tensor) -> Tensor:
@@ -129,6 +129,11 @@ def _mean_where_known(diff: Tensor, target: Tensor) -> Tensor:
     return torch.where(valid, diff, torch.zeros_like(diff)).sum() / valid.sum().clamp_min(1)
 
 
+EDGE_SCALE = 10.0
+"""Image-gradient scale of the smoothness prior's edge weights: a step of 0.1 in [0, 1] colour
+weighs the prior by e^-1."""
+
+
 def smoothness_loss(depth: Float[Tensor, "b v h w"], images: Float[Tensor, "b v 3 h w"]) -> Tensor:
     """Edge-aware second-order smoothness of inverse depth (Monodepth's first-order form, one
     order up).
@@ -150,11 +155,6 @@ def smoothness_loss(depth: Float[Tensor, "b v h w"], images: Float[Tensor, "b v 
     wx = torch.exp(-torch.maximum(gx[..., :, 1:], gx[..., :, :-1]) * EDGE_SCALE)
     wy = torch.exp(-torch.maximum(gy[..., 1:, :], gy[..., :-1, :]) * EDGE_SCALE)
     return (dxx * wx).mean() + (dyy * wy).mean()
-
-
-EDGE_SCALE = 10.0
-"""Image-gradient scale of the smoothness prior's edge weights: a step of 0.1 in [0, 1] colour
-weighs the prior by e^-1."""
 
 
 DEPTH_LOSSES = {"inverse_l1": inverse_depth_loss, "log_l1": log_depth_loss}
