@@ -11,6 +11,7 @@ from semanticsplat_ros.train.distillation import (
     dice_loss,
     focal_loss,
     hcam_pool,
+    label_distillation_loss,
     language_distillation_loss,
     mask_loss,
     segmentation_distillation_loss,
@@ -98,3 +99,36 @@ def test_class_balance_weights_follow_the_teacher_labels():
     assert torch.allclose(w[0, 0, 1, 3] / w[0, 0, 0, 0], torch.tensor(7.0).sqrt())
     with pytest.raises(ValueError, match="exponent"):
         class_balance_weights(feats, classes, -1.0)
+
+
+def test_label_distillation_is_the_kl_of_the_class_distributions():
+    classes = torch.eye(3, 4)
+    teacher = torch.zeros(2, 4, 1, 2)
+    teacher[:, 0] = 1.0
+    teacher[:, 1] = 0.8  # class 0 wins narrowly over class 1 everywhere
+    # Scaling a feature changes no cosine: the loss is 0 for the teacher itself, scaled.
+    same = label_distillation_loss(3.0 * teacher, teacher, classes, 0.07)
+    assert same.abs() < 1e-6
+    # A prediction on the wrong side of the class boundary costs more than one on the right
+    # side, though its cosine to the teacher is about as high.
+    right = teacher.clone()
+    right[:, 1] = 0.6
+    wrong = teacher.clone()
+    wrong[:, 0], wrong[:, 1] = 0.8, 1.0
+    pred = torch.stack([right, wrong]).requires_grad_(True)
+    losses = [label_distillation_loss(p, teacher, classes, 0.07) for p in pred]
+    assert 0 < losses[0] < losses[1]
+    # Against a hand computation of KL(teacher || ours) at one pixel.
+    t = (torch.nn.functional.normalize(teacher[0, :, 0, 0], dim=0) @ classes.T / 0.07).softmax(0)
+    o = (torch.nn.functional.normalize(wrong[0, :, 0, 0], dim=0) @ classes.T / 0.07).softmax(0)
+    assert torch.allclose(losses[1], (t * (t / o).log()).sum(), atol=1e-5)
+    losses[1].backward()
+    assert pred.grad is not None and pred.grad[1].abs().sum() > 0
+    # Weights pick the pixels that count.
+    w = torch.tensor([1.0, 0.0]).reshape(1, 1, 1, 2).expand(2, 1, 1, 2)
+    mixed = torch.cat([wrong[:, :, :, :1], teacher[:, :, :, 1:]], dim=3)
+    assert torch.allclose(
+        label_distillation_loss(mixed, teacher, classes, 0.07, w), losses[1], atol=1e-6
+    )
+    with pytest.raises(ValueError, match="temperature"):
+        label_distillation_loss(teacher, teacher, classes, 0.0)

@@ -54,13 +54,16 @@ def test_stage1_loss_falls_and_has_all_terms(batch):
 
 
 @pytest.mark.parametrize(
-    "options", [{}, {"hcam": False, "class_balance": 0.5}], ids=["hcam", "class_balanced"]
+    "options",
+    [{}, {"hcam": False, "class_balance": 0.5, "label_weight": 1.0}],
+    ids=["hcam", "class_balanced_with_labels"],
 )
 def test_stage2_loss_falls_with_the_segmentation_branch_frozen(batch, options):
     model = tiny_model()
     before = {k: v.clone() for k, v in model.seg_expander.state_dict().items()}
     history, trained, terms = run_steps(2, batch, **options)
     assert "lang_cos" in terms and "seg_mask" not in terms
+    assert ("lang_kl" in terms) == bool(options.get("label_weight"))
     assert min(history[-3:]) < 0.9 * history[0], history
     for k, v in trained.seg_expander.state_dict().items():
         assert torch.equal(v, before[k]), f"seg_expander.{k} changed in stage 2"

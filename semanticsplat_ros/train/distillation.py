@@ -170,6 +170,38 @@ def class_balance_weights(
     return (weights / weights.mean()).unsqueeze(1).detach()
 
 
+def label_distillation_loss(
+    pred_language: Float[Tensor, "n c h w"],
+    teacher_language: Float[Tensor, "n c h w"],
+    class_embeddings: Float[Tensor, "k c"],
+    temperature: float,
+    weights: Float[Tensor, "n 1 h w"] | None = None,
+) -> Tensor:
+    """KL(teacher ‖ ours) of the class distributions ``softmax(cos(feature, text_k) / T)``.
+
+    The teacher's own soft labels over a vocabulary (no ground truth): where the cosine loss
+    treats every direction of the feature alike, this term spends the field's capacity on the
+    directions that decide between the vocabulary's classes (the ones a robot queries), so a
+    rare class whose teacher features lie close to a frequent one (a bed near a sofa) is not
+    rounded off to it. Mean over pixels, weighted by ``weights`` (mean 1) when given; the
+    teacher is detached.
+    """
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    if pred_language.shape != teacher_language.shape:
+        raise ValueError(
+            f"pred {tuple(pred_language.shape)} and teacher {tuple(teacher_language.shape)} differ"
+        )
+    log_ours = (cosine_scores(pred_language, class_embeddings) / temperature).log_softmax(dim=1)
+    with torch.no_grad():
+        teacher = cosine_scores(teacher_language, class_embeddings) / temperature
+        log_teacher = teacher.log_softmax(dim=1)
+    kl = (log_teacher.exp() * (log_teacher - log_ours)).sum(dim=1, keepdim=True)  # n 1 h w
+    if weights is None:
+        return kl.mean()
+    return (kl * weights).sum() / weights.sum().clamp_min(1e-6)
+
+
 def language_distillation_loss(
     pred_language: Float[Tensor, "n c h w"],
     teacher_language: Float[Tensor, "n c h w"],

@@ -33,6 +33,7 @@ from semanticsplat_ros.train.distillation import (
     class_balance_weights,
     cosine_distillation_loss,
     hcam_language_target,
+    label_distillation_loss,
     mask_loss,
 )
 from semanticsplat_ros.train.losses import LossOutput, l1_loss, register_stage_loss
@@ -57,6 +58,11 @@ class DistillationLossConfig:
     class_balance: float = 0.0
     """Stage 2: weigh pixels by ``freq ** -class_balance`` of the teacher's own class labels
     (0: the paper's plain mean; 0.5: rare classes count more; ``class_balance_weights``)."""
+    label_weight: float = 0.0
+    """Stage 2: weight of the KL between the teacher's and our class distributions over the
+    class names (``label_distillation_loss``; 0 = the paper's cosine alone)."""
+    label_temperature: float = 0.07
+    """Stage 2: softmax temperature of that term (the cosine scale of ``queries.classify``)."""
     sam_checkpoint: str = ""
     """Tiny SAM teacher checkpoint; "" = the shipped one."""
     language_checkpoint: str = ""
@@ -177,6 +183,16 @@ class DistillationLoss:
             lang_cos = cosine_distillation_loss(ours_lang, teacher_lang, weights)
             total = total + cfg.language_weight * lang_cos
             terms["lang_cos"] = float(lang_cos.detach())
+            if cfg.label_weight > 0:
+                lang_kl = label_distillation_loss(
+                    ours_lang,
+                    teacher_lang,
+                    t.class_embeddings(device),
+                    cfg.label_temperature,
+                    weights,
+                )
+                total = total + cfg.label_weight * lang_kl
+                terms["lang_kl"] = float(lang_kl.detach())
 
         terms["loss"] = float(total.detach())
         images = {
