@@ -69,8 +69,9 @@ class PipelineConfig:
     """Model input width in pixels (a multiple of 8); images are resized to it."""
     input_height: int = 72
     """Model input height in pixels (a multiple of 8)."""
-    near: float = 0.25
-    """Nearest depth considered by the cost volume, metres."""
+    near: float = 0.0
+    """Nearest depth considered by the cost volume, metres; 0 = the near plane the model was
+    trained with (``model.semanticsplat.trained_near``)."""
     far: float = 10.0
     """Farthest depth considered by the cost volume, metres."""
     classes: tuple[str, ...] = CLASS_NAMES
@@ -254,13 +255,22 @@ class SemanticSplatPipeline:
             value = getattr(config, name)
             if value < 16 or value % 8:
                 raise ValueError(f"{name} must be a multiple of 8 and >= 16, got {value}")
-        if not 0 < config.near < config.far:
-            raise ValueError(f"need 0 < near < far, got near={config.near}, far={config.far}")
+        if not 0 <= config.near < config.far:
+            raise ValueError(
+                f"need 0 <= near < far (0: the model's own), got near={config.near},"
+                f" far={config.far}"
+            )
         if not 0.0 < config.query_threshold < 1.0:
             raise ValueError(f"query_threshold must be in (0, 1), got {config.query_threshold}")
         self.device = resolve_device(config.device)
         self._lock = threading.RLock()
         self.model, self.model_meta = self._load_model()
+        from semanticsplat_ros.model.semanticsplat import trained_near
+
+        self.near = config.near or trained_near(self.model_meta)
+        """The cost volume's near plane (metres) when ``encode`` is given none."""
+        if not self.near < config.far:
+            raise ValueError(f"the model's near plane {self.near} m is not before far={config.far}")
         self.sam, self.language_teacher = self._load_teachers()
         self.text_encoder = self.language_teacher.text_encoder
         lang_dim = self.model.config.language_dim
@@ -372,7 +382,7 @@ class SemanticSplatPipeline:
     ) -> EncodedScene:
         """Run the network on synchronized posed frames (>= 2). Raises ValueError on bad input."""
         check_frames(frames)
-        near = self.config.near if near is None else near
+        near = near or self.near  # None or 0: the pipeline's
         far = self.config.far if far is None else far
         if not 0 < near < far:
             raise ValueError(f"need 0 < near < far, got near={near}, far={far}")

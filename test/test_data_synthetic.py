@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from semanticsplat_ros.data.synthetic import SyntheticDataset, SyntheticRigSource, make_example
-from semanticsplat_ros.data.types import collate
+from semanticsplat_ros.data.types import DEFAULT_NEAR, collate
 
 
 def test_example_shapes_and_determinism():
@@ -36,6 +36,24 @@ def test_targets_lie_between_context_cameras_with_small_baselines():
         assert float((fwd_t @ fwd_c.T).min()) > 0.85
 
 
+def test_the_depth_range_holds_the_views_and_the_candidates_are_not_spent_nearer():
+    depth = []
+    for i in range(12):
+        ex = make_example(300_000 + i, 24, 24)
+        v = ex.context
+        assert torch.all(v.near == DEFAULT_NEAR) and torch.all(v.far > v.near)
+        valid = v.depth > 0
+        assert torch.all(v.depth[valid] < v.far[:, None, None].expand_as(v.depth)[valid])
+        depth.append(v.depth[valid])
+    d = torch.cat(depth)
+    # Almost nothing lies nearer than the near plane (it is clamped there) ...
+    assert float((d < DEFAULT_NEAR).float().mean()) < 0.005
+    # ... and the inverse-depth candidates nearer than 1 m (where few pixels are) are a minority.
+    inv_near, inv_far = 1.0 / DEFAULT_NEAR, 1.0 / float(d.max())
+    assert (inv_near - 1.0) / (inv_near - inv_far) < 0.55
+    assert float((d < 1.0).float().mean()) < 0.15
+
+
 def test_dataset_indexing_and_collate():
     ds = SyntheticDataset(range(10, 13), height=16, width=16, examples_per_scene=2)
     assert len(ds) == 6
@@ -57,3 +75,13 @@ def test_live_rig_source_moves():
     assert src.camera_names == ["left", "right"] and a.images.shape == (2, 3, 24, 32)
     step = float((a.c2w[0, :3, 3] - b.c2w[0, :3, 3]).norm())
     assert 0.01 < step < 0.05  # 0.2-0.35 m/s over 0.1 s
+
+
+def test_dataset_near_plane_override_changes_only_the_range():
+    plain = SyntheticDataset(range(5, 6), height=16, width=16)[0]
+    ex = SyntheticDataset(range(5, 6), height=16, width=16, near=0.25)[0]
+    assert torch.all(ex.context.near == 0.25) and torch.all(ex.target.near == 0.25)
+    assert torch.equal(ex.context.images, plain.context.images)
+    assert torch.equal(ex.context.depth, plain.context.depth)
+    with pytest.raises(ValueError, match="near"):
+        SyntheticDataset(range(5, 6), near=0.0)

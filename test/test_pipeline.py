@@ -156,3 +156,26 @@ def test_check_query_text():
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="model checkpoint"):
         SemanticSplatPipeline(PipelineConfig(model_checkpoint=str(tmp_path / "none.pt")))
+
+
+def test_the_model_runs_at_the_near_plane_it_was_trained_with(tmp_path, frames):
+    from semanticsplat_ros.data.types import DEFAULT_NEAR
+    from semanticsplat_ros.model import SemanticSplat, SemanticSplatConfig, save_model
+    from semanticsplat_ros.model.semanticsplat import LEGACY_NEAR, trained_near
+
+    assert trained_near({"step": 10, "depth_near": 0.4}) == 0.4
+    assert trained_near({"step": 10}) == LEGACY_NEAR  # a trainer checkpoint from before
+    assert trained_near({"random_weights": True}) == DEFAULT_NEAR
+    torch.manual_seed(0)
+    model = SemanticSplat(SemanticSplatConfig.small())
+    path = save_model(tmp_path / "m.pt", model, {"step": 1, "depth_near": 0.7})
+    small = dict(input_width=64, input_height=48, device="cpu")
+    own = SemanticSplatPipeline(PipelineConfig(model_checkpoint=str(path), **small))
+    assert own.near == 0.7
+    # Depth is clamped to [near, far]: the checkpoint's near plane was used.
+    assert float(own.encode(frames).depth.min()) >= 0.7 - 1e-4
+    # A near plane in the config wins over the checkpoint's.
+    set_near = SemanticSplatPipeline(PipelineConfig(model_checkpoint=str(path), near=0.2, **small))
+    assert set_near.near == 0.2
+    with pytest.raises(ValueError, match="near"):
+        SemanticSplatPipeline(PipelineConfig(model_checkpoint=str(path), near=-1.0, **small))

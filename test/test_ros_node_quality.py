@@ -278,7 +278,7 @@ def _call(live, client, request, timeout=120.0):
 @pytest.mark.xfail(
     strict=False,
     reason="issue 8 acceptance not met reliably: the pixel prompt's best IoU is 0.5 in 45% of "
-    "frames (mean 0.515; the tiny SAM teacher 0.535, tools/prompt_iou_stereo.py); the 3D-point, "
+    "frames (mean 0.515; the tiny SAM teacher 0.535, tools/stereo_quality.py); the 3D-point, "
     "'chair' and 'seat' masks pass; see README, Limitations",
 )
 @pytest.mark.timeout(300)

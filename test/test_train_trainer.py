@@ -151,6 +151,8 @@ def test_trainer_writes_checkpoints_and_resumes(tmp_path: Path) -> None:
     model, meta = load_model(result.model_path)
     assert model.config == trainer.model.config
     assert meta["step"] == 2 and meta["stage"] == 0
+    # The near plane of the training views goes with the weights (inference uses it).
+    assert meta["depth_near"] == pytest.approx(float(PlaneDataset()[0].context.near.min()))
     # Resume: a new trainer picks up the optimiser state and step, and runs to the new end.
     config = tiny_train_config(tmp_path, 4)
     config.resume = True

@@ -29,7 +29,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from semanticsplat_ros.data.types import Views
+from semanticsplat_ros.data.types import DEFAULT_NEAR, Views
 from semanticsplat_ros.data.world import (
     KIND_BOX,
     KIND_CYLINDER,
@@ -40,8 +40,6 @@ from semanticsplat_ros.data.world import (
 from semanticsplat_ros.geometry.cameras import check_intrinsics, check_pose
 from semanticsplat_ros.geometry.projection import pixel_centers
 
-NEAR = 0.25
-"""Default near plane (metres) written into rendered Views."""
 _EPS = 1e-4
 _BIG = 1e10
 
@@ -380,7 +378,7 @@ def render_views(
     K: Float[Tensor, "v 3 3"],
     height: int,
     width: int,
-    near: float = NEAR,
+    near: float = DEFAULT_NEAR,
     far: float | None = None,
 ) -> Views:
     """Render v views of ``scene``: RGB, z-depth and the four id maps, all filled.
@@ -428,7 +426,6 @@ def _render(
 
 
 __all__ = [
-    "NEAR",
     "RayHits",
     "camera_rays",
     "cast_rays",

@@ -38,10 +38,9 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from semanticsplat_ros.data.classes import CLASS_ID
-from semanticsplat_ros.data.types import Example, Views
+from semanticsplat_ros.data.types import DEFAULT_NEAR, Example, Views
 from semanticsplat_ros.geometry.cameras import check_pose, scale_intrinsics
 
-DEFAULT_NEAR = 0.25
 """Near plane (metres) when a scene has no meta.json."""
 DEFAULT_FAR = 10.0
 """Far plane (metres) when a scene has no meta.json (indoor rooms)."""

@@ -10,7 +10,7 @@ camera lies between context cameras and looks at what they see.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -124,12 +124,19 @@ class SyntheticDataset(Dataset):
         num_target: int = 2,
         examples_per_scene: int = 1,
         sampling: ViewSampling | None = None,
+        near: float | None = None,
     ):
+        """``near``: the near plane written into the views (metres; default ``DEFAULT_NEAR``). It
+        sets only the cost volume's range, not the rendering: evaluate a model with the near
+        plane it was trained with."""
         if not isinstance(seeds, range) or len(seeds) == 0:
             raise ValueError(f"seeds must be a non-empty range, got {seeds!r}")
         if not isinstance(examples_per_scene, int) or examples_per_scene < 1:
             raise ValueError(f"examples_per_scene must be an int >= 1, got {examples_per_scene!r}")
         _check_counts(height, width, num_context, num_target)
+        if near is not None and not 0 < near < 1e3:
+            raise ValueError(f"near must be in (0, 1000) metres, got {near}")
+        self.near = near
         self.seeds = seeds
         self.height = height
         self.width = width
@@ -147,7 +154,7 @@ class SyntheticDataset(Dataset):
             raise IndexError(f"index {i} out of range for {len(self)} examples")
         i = i % len(self)
         seed = self.seeds[i // self.examples_per_scene]
-        return make_example(
+        example = make_example(
             seed,
             self.height,
             self.width,
@@ -155,6 +162,13 @@ class SyntheticDataset(Dataset):
             self.num_target,
             index=i % self.examples_per_scene,
             sampling=self.sampling,
+        )
+        if self.near is None:
+            return example
+        return replace(
+            example,
+            context=replace(example.context, near=torch.full_like(example.context.near, self.near)),
+            target=replace(example.target, near=torch.full_like(example.target.near, self.near)),
         )
 
 

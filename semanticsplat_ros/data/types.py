@@ -8,6 +8,13 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+DEFAULT_NEAR = 0.5
+"""Default near plane (metres) of the cost volume's inverse-depth candidates: rendered and
+recorded views, the pipeline and the node. Indoor views put 99.9% of their pixels beyond 0.5 m
+(synthetic training scenes 0:200); the candidates are uniform in inverse depth, so a nearer plane
+spends them on depths that hardly occur: with 0.25 m, three quarters of them covered the 5% of
+pixels nearer than 1 m. Depth nearer than ``near`` is clamped to it."""
+
 
 @dataclass
 class Views:

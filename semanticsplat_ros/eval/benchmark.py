@@ -32,7 +32,7 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict:
     from semanticsplat_ros.data.synthetic import SyntheticDataset
     from semanticsplat_ros.eval.protocols import ProtocolSettings, evaluate_model, flatten
     from semanticsplat_ros.eval.teachers import class_queries
-    from semanticsplat_ros.model.semanticsplat import load_model
+    from semanticsplat_ros.model.semanticsplat import load_model, trained_near
     from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT, resolve_device
     from semanticsplat_ros.teachers.lseg import load_tiny_lseg
     from semanticsplat_ros.teachers.sam import load_tiny_sam
@@ -46,7 +46,9 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict:
     sam = load_tiny_sam().to(dev).eval()
     lang = load_tiny_lseg().to(dev).eval()
     class_embeddings = lang.text_encoder.encode(class_queries(None)).to(dev)
-    dataset = SyntheticDataset(seeds, height=h, width=w, num_context=2, num_target=2)
+    dataset = SyntheticDataset(
+        seeds, height=h, width=w, num_context=2, num_target=2, near=trained_near(meta)
+    )
     start = time.perf_counter()
     results = evaluate_model(
         model, dataset, sam, lang, class_embeddings, ProtocolSettings(grid=grid),

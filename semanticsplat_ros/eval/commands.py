@@ -217,7 +217,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
 
     from semanticsplat_ros.eval.protocols import ProtocolSettings, evaluate_model
-    from semanticsplat_ros.model.semanticsplat import load_model
+    from semanticsplat_ros.model.semanticsplat import load_model, trained_near
     from semanticsplat_ros.teachers.lseg import load_tiny_lseg
     from semanticsplat_ros.teachers.sam import load_tiny_sam
 
@@ -237,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
         trained = meta.get("train_config", {}) if isinstance(meta, dict) else {}
         h = args.height or int(trained.get("height", 64))
         w = args.width or int(trained.get("width", 64))
-        dataset = _dataset(args, seeds, h, w)
+        dataset = _dataset(args, seeds, h, w, trained_near(meta))
         t0 = time.perf_counter()
         row = evaluate_model(
             model,
@@ -270,8 +270,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dataset(args: argparse.Namespace, seeds: range, h: int, w: int):
-    """The examples to evaluate: ScanNet-layout scenes under ``--data``, else synthetic ``seeds``."""
+def _dataset(args: argparse.Namespace, seeds: range, h: int, w: int, near: float | None = None):
+    """The examples to evaluate: ScanNet-layout scenes under ``--data`` (at their own near
+    plane), else synthetic ``seeds`` with the near plane ``near`` (the model's)."""
     if args.data is not None:
         from semanticsplat_ros.data.scannet import ScanNetDataset
 
@@ -283,7 +284,7 @@ def _dataset(args: argparse.Namespace, seeds: range, h: int, w: int):
 
     return SyntheticDataset(
         seeds, height=h, width=w, num_context=args.num_context, num_target=args.num_target,
-        sampling=_sampling(args.context_span),
+        sampling=_sampling(args.context_span), near=near,
     )  # fmt: skip
 
 

@@ -19,7 +19,7 @@ from semanticsplat_ros.checkpoint import (
     load_state_dict_strict,
     save_checkpoint,
 )
-from semanticsplat_ros.data.types import Views
+from semanticsplat_ros.data.types import DEFAULT_NEAR, Views
 from semanticsplat_ros.geometry import scale_intrinsics
 from semanticsplat_ros.model.backbone import Backbone, BackboneConfig
 from semanticsplat_ros.model.cost_volume import CostVolumeConfig, correlation_cost_volume
@@ -314,6 +314,24 @@ class SemanticSplat(nn.Module):
 def save_model(path: str | Path, model: SemanticSplat, meta: dict[str, Any] | None = None) -> Path:
     """Write ``model`` as a checkpoint of kind ``semanticsplat_model`` (see checkpoint.py)."""
     return save_checkpoint(path, model, model.config.to_dict(), meta, kind=MODEL_KIND)
+
+
+LEGACY_NEAR = 0.25
+"""Near plane (metres) of the views that checkpoints written before the trainer recorded
+``depth_near`` were trained on."""
+
+
+def trained_near(meta: dict[str, Any]) -> float:
+    """The near plane (metres) a model was trained with, from its checkpoint meta: ``depth_near``
+    (recorded by the trainer), ``LEGACY_NEAR`` for older checkpoints, ``DEFAULT_NEAR`` for
+    untrained weights. The cost volume's candidates are spread between near and far, so a model
+    is run with the near plane it learned on."""
+    near = meta.get("depth_near")
+    if near is not None:
+        return float(near)
+    if meta.get("random_weights") or "step" not in meta:
+        return DEFAULT_NEAR
+    return LEGACY_NEAR
 
 
 def load_model(

@@ -703,7 +703,7 @@ class SemanticSplatNode(LifecycleNode):
             frames.append(CameraFrame(f.camera, rgb, intrinsics.K, c2w, f.stamp))
             headers[f.camera] = f.image.header
         try:
-            scene = pipeline.encode(frames, params.near, params.far)
+            scene = pipeline.encode(frames, params.near or None, params.far)
         except ValueError as exc:
             self._skip(f"encode refused the set: {exc}")
             return

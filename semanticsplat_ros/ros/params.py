@@ -173,7 +173,14 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         32,
         4096,
     ),
-    ParamSpec("near", "float", 0.25, "Nearest depth candidate, metres.", 0.01, 100.0),
+    ParamSpec(
+        "near",
+        "float",
+        0.0,
+        "Nearest depth candidate, metres; 0 = the near plane the model was trained with.",
+        0.0,
+        100.0,
+    ),
     ParamSpec(
         "far",
         "float",

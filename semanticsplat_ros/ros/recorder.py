@@ -58,7 +58,7 @@ import torch
 from numpy.typing import NDArray
 
 from semanticsplat_ros.data.scannet import write_scene
-from semanticsplat_ros.data.types import Views
+from semanticsplat_ros.data.types import DEFAULT_NEAR, Views
 from semanticsplat_ros.ros.conversions import (
     camera_info_to_intrinsics,
     check_image_matches_camera_info,
@@ -184,7 +184,7 @@ RECORDER_PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "near",
         "float",
-        0.25,
+        DEFAULT_NEAR,
         "Near depth (m) written to meta.json (the cost volume's range in training).",
         0.01,
         100.0,
@@ -588,7 +588,7 @@ class DatasetRecorder:
         out_dir: str | Path,
         cameras: Sequence[str],
         scene_prefix: str = "rec",
-        near: float = 0.25,
+        near: float = DEFAULT_NEAR,
         far: float = 10.0,
         min_translation_m: float = 0.05,
         min_rotation_deg: float = 5.0,

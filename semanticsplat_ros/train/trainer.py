@@ -46,6 +46,7 @@ from semanticsplat_ros.model import (
     save_model,
     with_conditions,
 )
+from semanticsplat_ros.model.semanticsplat import trained_near
 from semanticsplat_ros.train.losses import LossOutput, StageLoss, build_loss
 
 
@@ -238,6 +239,7 @@ class Trainer:
         _seed_everything(config.seed + self.rank)
 
         self.out = Path(config.out)
+        self.init_near: float | None = None  # the --init model's near plane (_build_model)
         self.model = (model if model is not None else self._build_model()).to(self.device)
         self.loss = loss if loss is not None else build_loss(config.stage, config.loss)
         self.dataset = dataset if dataset is not None else self._build_dataset()
@@ -247,6 +249,9 @@ class Trainer:
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
         self.elapsed_s = 0.0  # training time so far, carried across resumes
+        # The near plane of the training views (the cost volume's range); saved with the weights
+        # so that inference uses the depth candidates the model learned on.
+        self.depth_near: float | None = None
         # The whole loss runs inside one module's forward, so that DistributedDataParallel sees
         # every parameter use (the stage losses also render and expand features outside the
         # network's own forward, which DDP would otherwise count twice).
@@ -279,7 +284,9 @@ class Trainer:
     def _build_model(self) -> SemanticSplat:
         conditions = self.config.conditions
         if self.config.init:
-            model, _ = load_model(self.config.init)
+            model, meta = load_model(self.config.init)
+            # Later stages keep the near plane the initial model learned its depth on.
+            self.init_near = trained_near(meta)
             if conditions:
                 model = with_conditions(model, conditions)
             return model.train()
@@ -308,6 +315,7 @@ class Trainer:
         return SyntheticDataset(
             parse_seeds(c.seeds), c.height, c.width, num_context=c.num_context,
             num_target=c.num_target, sampling=ViewSampling(min_span_s=lo, max_span_s=hi),
+            near=self.init_near,
         )  # fmt: skip
 
     def _batches(self) -> Iterator[Example]:
@@ -346,6 +354,7 @@ class Trainer:
                 "train_config": dataclasses.asdict(self.config),
                 "optimizer": self.optimizer.state_dict(),
                 "elapsed_s": self.elapsed_s,
+                "depth_near": self.depth_near,
             },
             kind=MODEL_KIND,
         )
@@ -363,6 +372,7 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt.meta["optimizer"])
         self.step = int(ckpt.meta["step"])
         self.elapsed_s = float(ckpt.meta.get("elapsed_s", 0.0))
+        self.depth_near = ckpt.meta.get("depth_near")
         return self.step
 
     def train(self, progress: bool = True) -> TrainResult:
@@ -399,6 +409,8 @@ class Trainer:
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr
                 batch = next(batches).to(self.device)
+                if self.depth_near is None:
+                    self.depth_near = float(batch.context.near.min())
                 out: LossOutput = self.step_module(batch)
                 if not torch.isfinite(out.total):
                     raise ValueError(f"loss became {float(out.total)} at step {self.step}")
@@ -436,7 +448,12 @@ class Trainer:
             model_path = save_model(
                 self.out / "model.pt",
                 self.model,
-                {"step": self.step, "stage": c.stage, "train_config": dataclasses.asdict(c)},
+                {
+                    "step": self.step,
+                    "stage": c.stage,
+                    "train_config": dataclasses.asdict(c),
+                    "depth_near": self.depth_near,
+                },
             )
         if self.distributed:
             dist.barrier()

@@ -1,12 +1,17 @@
-"""Pixel-prompt IoU on the simulated stereo rig: ours vs the SAM teacher on the same frames.
+"""The node quality test's two measures, in-process, over many frames of the simulated stereo rig.
 
 For frames of a hold-out scene (the node quality test's: seed 200005, 128x96 images, 96x72 model
-input), a pixel at the centre of the largest chair region of the left camera is prompted twice:
-through ``SemanticSplatPipeline.segment_pixel`` (the SAM decoder on our rendered segmentation
-field, what ``~/segment_point`` answers) and through the SAM teacher on the image itself. Each
-takes the best of its three masks against the true chair region, as the node quality test does.
+input by default):
 
-    .venv/bin/python tools/prompt_iou_stereo.py [--checkpoint PATH] [--frames 20]
+* depth: the median relative error of the depth image the node publishes (``depth_image``,
+  both cameras) against the true z-depth;
+* pixel prompt: a pixel at the centre of the largest chair region of the left camera is prompted
+  twice: through ``SemanticSplatPipeline.segment_pixel`` (the SAM decoder on our rendered
+  segmentation field, what ``~/segment_point`` answers) and through the SAM teacher on the image
+  itself. Each takes the best of its three masks against the true chair region, as the node
+  quality test does.
+
+    .venv/bin/python tools/stereo_quality.py [--checkpoint PATH] [--frames 20] [--input 96x72]
 """
 
 from __future__ import annotations
@@ -34,32 +39,42 @@ def main() -> None:
     parser.add_argument("--checkpoint", default="", help="model (default: the bundled one)")
     parser.add_argument("--frames", type=int, default=20, help="frames, 1.5 s apart")
     parser.add_argument("--seed", type=int, default=200005, help="scene seed")
+    parser.add_argument("--input", default=f"{IW}x{IH}", help="model input WxH (the node's)")
     args = parser.parse_args()
+    iw, ih = (int(x) for x in args.input.lower().split("x"))
     torch.set_num_threads(1)
     chair = CLASS_NAMES.index("chair")
     rig = SimRig(SimRigConfig(rig="stereo", scene_seed=args.seed, width=W, height=H))
     pipeline = SemanticSplatPipeline(
-        PipelineConfig(model_checkpoint=args.checkpoint, input_width=IW, input_height=IH)
+        PipelineConfig(model_checkpoint=args.checkpoint, input_width=iw, input_height=ih)
     )
-    ours, teacher = [], []
+    ours, teacher, depth_errors = [], [], []
     for t in 0.5 + 1.5 * np.arange(args.frames):
         frame = rig.frame_at(float(t))
-        regions, n = ndimage.label(frame.labels[0] == chair)
-        if n == 0:
-            continue
-        sizes = ndimage.sum(np.ones_like(regions), regions, range(1, n + 1))
-        k = int(np.argmax(sizes)) + 1
-        if sizes[k - 1] < 0.01 * regions.size:
-            continue
-        target = regions == k
-        v, u = np.unravel_index(
-            int(np.argmax(ndimage.distance_transform_edt(target))), target.shape
-        )
         frames = [
             CameraFrame(f"cam{i}", frame.images[i], frame.K[i], frame.c2w[i], float(t))
             for i in range(len(frame.images))
         ]
         scene = pipeline.encode(frames)
+        errors = []
+        for i in range(len(frames)):
+            gt, valid = frame.depth[i], frame.depth[i] > 0
+            errors.append(np.abs(scene.depth_image(i)[valid] - gt[valid]) / gt[valid])
+        depth_errors.append(np.concatenate(errors))
+        line = f"t={t:5.1f} s  depth {np.median(depth_errors[-1]):.3f}"
+        regions, n = ndimage.label(frame.labels[0] == chair)
+        if n == 0:
+            print(line, flush=True)
+            continue
+        sizes = ndimage.sum(np.ones_like(regions), regions, range(1, n + 1))
+        k = int(np.argmax(sizes)) + 1
+        if sizes[k - 1] < 0.01 * regions.size:
+            print(line, flush=True)
+            continue
+        target = regions == k
+        v, u = np.unravel_index(
+            int(np.argmax(ndimage.distance_transform_edt(target))), target.shape
+        )
         segments = pipeline.segment_pixel(scene, "cam0", u + 0.5, v + 0.5)
         ours.append(max(_iou(s.masks["cam0"], target) for s in segments))
         h, w = scene.depth.shape[-2:]
@@ -69,7 +84,14 @@ def main() -> None:
             logits = pipeline.sam.predict_masks(embedding, prompt, (h, w)).logits[0, 0]
         masks = [scene.resize_to_camera((m > 0).to(torch.uint8), 0).astype(bool) for m in logits]
         teacher.append(max(_iou(m, target) for m in masks))
-        print(f"t={t:5.1f} s  ours {ours[-1]:.2f}  teacher {teacher[-1]:.2f}", flush=True)
+        print(f"{line}  prompt IoU ours {ours[-1]:.2f} teacher {teacher[-1]:.2f}", flush=True)
+    all_errors = np.concatenate(depth_errors)
+    print(
+        f"{len(depth_errors)} frames: depth median relative error {np.median(all_errors):.3f}"
+        f" (mean {all_errors.mean():.3f}); per-frame medians"
+        f" {np.percentile([np.median(e) for e in depth_errors], [10, 50, 90]).round(3).tolist()}"
+        " (p10 p50 p90)"
+    )
     if not ours:
         raise SystemExit("no frame shows a chair covering 1% of the left image")
     print(
