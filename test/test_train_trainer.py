@@ -102,6 +102,14 @@ def test_photometric_loss_fits_a_batch_and_depth_flag_adds_a_term() -> None:
     with_log = PhotometricLoss(log_cfg)(batch, model, model)
     expected = plain.terms["loss"] + 0.5 * with_log.terms["depth_log_l1"]
     assert with_log.terms["loss"] == pytest.approx(expected, rel=1e-4)
+    coarse_cfg = PhotometricLossConfig(
+        depth_weight=0.5, depth_loss="log_l1", depth_coarse_weight=2.0
+    )
+    with_coarse = PhotometricLoss(coarse_cfg)(batch, model, model)
+    coarse_term = with_coarse.terms["depth_coarse_log_l1"]
+    assert coarse_term > 0
+    expected = plain.terms["loss"] + 0.5 * (with_coarse.terms["depth_log_l1"] + 2.0 * coarse_term)
+    assert with_coarse.terms["loss"] == pytest.approx(expected, rel=1e-4)
     smooth = PhotometricLoss(PhotometricLossConfig(smoothness_weight=0.3))(batch, model, model)
     expected = plain.terms["loss"] + 0.3 * smooth.terms["smoothness"]
     assert smooth.terms["loss"] == pytest.approx(expected, rel=1e-4)

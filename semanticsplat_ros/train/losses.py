@@ -72,6 +72,13 @@ class PhotometricLossConfig:
     """``inverse_l1``: L1 of normalised inverse depth (weighs near surfaces most);
     ``log_l1``: L1 of log depth (a relative error at every range, as AbsRel measures)."""
 
+    depth_coarse_weight: float = 0.0
+    """With depth supervision on: weight of the same ``depth_loss`` on the coarse (cost-volume)
+    depth before the cascade refinement, relative to ``depth_weight``. The refined depth only
+    moves within a few candidate bins of the coarse one, so a coarse estimate in the wrong bin is
+    out of the refinement's reach; this gives the cost volume's softmax a direct signal. 0 = the
+    refined depth alone is supervised."""
+
     smoothness_weight: float = 0.0
     """Weight of an edge-aware second-order smoothness prior on the context views' inverse depth
     (``smoothness_loss``): zero on any plane, so walls and floors without texture to match are
@@ -85,7 +92,7 @@ class PhotometricLossConfig:
             raise ValueError(
                 f"depth_loss must be one of {sorted(DEPTH_LOSSES)}, got {self.depth_loss!r}"
             )
-        for name in ("depth_weight", "smoothness_weight"):
+        for name in ("depth_weight", "depth_coarse_weight", "smoothness_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -210,6 +217,10 @@ class PhotometricLoss:
                     dl = supervised(out.depth, ctx.depth, ctx.near, ctx.far)
                     terms[f"depth_{cfg.depth_loss}"] = float(dl.detach())
                 total = total + cfg.depth_weight * dl
+                if cfg.depth_coarse_weight > 0 and out.coarse_depth is not None:
+                    coarse = supervised(out.coarse_depth, ctx.depth, ctx.near, ctx.far)
+                    terms[f"depth_coarse_{cfg.depth_loss}"] = float(coarse.detach())
+                    total = total + cfg.depth_weight * cfg.depth_coarse_weight * coarse
         if cfg.smoothness_weight > 0:
             smooth = smoothness_loss(out.depth, ctx.images)
             total = total + cfg.smoothness_weight * smooth
