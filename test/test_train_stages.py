@@ -50,7 +50,25 @@ def run_steps(
 def test_stage1_loss_falls_and_has_all_terms(batch):
     history, _, terms = run_steps(1, batch)
     assert {"l1_target", "seg_cos", "seg_mask", "loss"} <= set(terms)
+    assert not any(k.startswith("depth_") for k in terms)  # depth supervision is off by default
     assert min(history[-3:]) < 0.9 * history[0], history
+
+
+def test_distillation_depth_supervision_adds_its_term(batch):
+    assert batch.context.depth is not None
+    _, _, terms = run_steps(1, batch, steps=2, depth_weight=0.5)
+    assert terms["depth_log_l1"] > 0
+    model = tiny_model()
+    with torch.no_grad():
+        plain = DistillationLoss(1, DistillationLossConfig(mask_points=0))(batch, model, model)
+        cfg = DistillationLossConfig(mask_points=0, depth_weight=0.5)
+        supervised = DistillationLoss(1, cfg)(batch, model, model)
+    expected = plain.terms["loss"] + 0.5 * supervised.terms["depth_log_l1"]
+    assert supervised.terms["loss"] == pytest.approx(expected, rel=1e-4)
+    with pytest.raises(ValueError, match="depth_loss must be one of"):
+        DistillationLossConfig(depth_loss="l2")
+    with pytest.raises(ValueError, match="depth_weight"):
+        DistillationLossConfig(depth_weight=-1.0)
 
 
 @pytest.mark.parametrize(

@@ -36,7 +36,12 @@ from semanticsplat_ros.train.distillation import (
     label_distillation_loss,
     mask_loss,
 )
-from semanticsplat_ros.train.losses import LossOutput, l1_loss, register_stage_loss
+from semanticsplat_ros.train.losses import (
+    DEPTH_LOSSES,
+    LossOutput,
+    l1_loss,
+    register_stage_loss,
+)
 
 
 @dataclass
@@ -63,10 +68,24 @@ class DistillationLossConfig:
     class names (``label_distillation_loss``; 0 = the paper's cosine alone)."""
     label_temperature: float = 0.07
     """Stage 2: softmax temperature of that term (the cosine scale of ``queries.classify``)."""
+    depth_weight: float = 0.0
+    """Depth supervision of the context views where the data has depth, as in stage 0
+    (``PhotometricLossConfig.depth_weight``): stages 1 and 2 train the whole trunk at a high
+    learning rate, and this keeps a depth-supervised stage-0 geometry from drifting. 0 = off."""
+    depth_loss: str = "log_l1"
+    """``inverse_l1`` or ``log_l1`` (``semanticsplat_ros.train.losses.DEPTH_LOSSES``)."""
     sam_checkpoint: str = ""
     """Tiny SAM teacher checkpoint; "" = the shipped one."""
     language_checkpoint: str = ""
     """Tiny LSeg teacher checkpoint; "" = the shipped one."""
+
+    def __post_init__(self) -> None:
+        if self.depth_loss not in DEPTH_LOSSES:
+            raise ValueError(
+                f"depth_loss must be one of {sorted(DEPTH_LOSSES)}, got {self.depth_loss!r}"
+            )
+        if self.depth_weight < 0:
+            raise ValueError(f"depth_weight must be >= 0, got {self.depth_weight}")
 
 
 class _Teachers:
@@ -150,6 +169,10 @@ class DistillationLoss:
         total = cfg.photometric_weight * l1
         terms["l1_target"] = float(l1.detach())
         terms["psnr_target"] = float(psnr(rendered.color.detach(), tgt.images).mean())
+        if cfg.depth_weight > 0 and ctx.depth is not None:
+            depth = DEPTH_LOSSES[cfg.depth_loss](out.depth, ctx.depth, ctx.near, ctx.far)
+            total = total + cfg.depth_weight * depth
+            terms[f"depth_{cfg.depth_loss}"] = float(depth.detach())
 
         with torch.no_grad():
             teacher_seg = t.sam.embed(images_t)
