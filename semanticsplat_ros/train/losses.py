@@ -88,10 +88,7 @@ class PhotometricLossConfig:
     """Also render the context views and add their L1 (the paper renders target views only)."""
 
     def __post_init__(self) -> None:
-        if self.depth_loss not in DEPTH_LOSSES:
-            raise ValueError(
-                f"depth_loss must be one of {sorted(DEPTH_LOSSES)}, got {self.depth_loss!r}"
-            )
+        check_depth_loss(self.depth_loss)
         for name in ("depth_weight", "depth_coarse_weight", "smoothness_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
@@ -166,6 +163,12 @@ def smoothness_loss(depth: Float[Tensor, "b v h w"], images: Float[Tensor, "b v 
 
 DEPTH_LOSSES = {"inverse_l1": inverse_depth_loss, "log_l1": log_depth_loss}
 """Depth supervision losses by name (``PhotometricLossConfig.depth_loss``)."""
+
+
+def check_depth_loss(name: str) -> None:
+    """Raise ValueError unless ``name`` is a key of ``DEPTH_LOSSES`` (the configs' ``depth_loss``)."""
+    if name not in DEPTH_LOSSES:
+        raise ValueError(f"depth_loss must be one of {sorted(DEPTH_LOSSES)}, got {name!r}")
 
 
 class PhotometricLoss:

@@ -39,6 +39,7 @@ from semanticsplat_ros.train.distillation import (
 from semanticsplat_ros.train.losses import (
     DEPTH_LOSSES,
     LossOutput,
+    check_depth_loss,
     l1_loss,
     register_stage_loss,
 )
@@ -80,10 +81,7 @@ class DistillationLossConfig:
     """Tiny LSeg teacher checkpoint; "" = the shipped one."""
 
     def __post_init__(self) -> None:
-        if self.depth_loss not in DEPTH_LOSSES:
-            raise ValueError(
-                f"depth_loss must be one of {sorted(DEPTH_LOSSES)}, got {self.depth_loss!r}"
-            )
+        check_depth_loss(self.depth_loss)
         if self.depth_weight < 0:
             raise ValueError(f"depth_weight must be >= 0, got {self.depth_weight}")
 
