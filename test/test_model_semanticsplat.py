@@ -13,6 +13,7 @@ from semanticsplat_ros.model import (
     SemanticSplatConfig,
     count_parameters,
     with_conditions,
+    with_language_skip,
 )
 from semanticsplat_ros.model.testing import random_views, tiny_config
 from semanticsplat_ros.render.types import RenderOutput
@@ -209,3 +210,49 @@ def test_with_conditions_adding_a_condition_starts_as_a_no_op() -> None:
     assert with_conditions(both, "both") is both
     with pytest.raises(ValueError, match="conditions must be one of"):
         with_conditions(both, "clip")
+
+
+def test_language_skip_starts_as_a_no_op_and_carries_teacher_detail(tmp_path) -> None:
+    torch.manual_seed(5)
+    plain = SemanticSplat(tiny_config()).eval()
+    skip = with_language_skip(plain).eval()
+    assert with_language_skip(skip) is skip and plain.language_skip is None
+    views = random_views(1, 2, 16, 16, seed=3)
+    sam, lang = teacher_features(1, 2)
+    with torch.no_grad():
+        a, b = plain(views, sam, lang), skip(views, sam, lang)
+    torch.testing.assert_close(a.gaussians.features, b.gaussians.features)
+    # Once trained (last layer non-zero), the teacher's features at full resolution move the
+    # language attribute only: one teacher pixel changes the Gaussians around it.
+    with torch.no_grad():
+        skip.language_skip.net[2].weight.normal_()
+        lang2 = lang.clone()
+        lang2[0, 0, :, 8, 8] += 5.0  # teacher pixel (8, 8) of 16×16 = image pixel (8, 8)
+        c, d = skip(views, sam, lang), skip(views, sam, lang2)
+    torch.testing.assert_close(c.gaussians.means, d.gaussians.means)
+    torch.testing.assert_close(c.seg_features, d.seg_features)
+    moved = (c.language_features - d.language_features).abs().sum(-1).reshape(2, 16, 16)
+    assert moved[1].sum() == 0  # the other view's Gaussians are untouched
+    rows, cols = torch.nonzero(moved[0], as_tuple=True)
+    assert (
+        rows.numel() > 0 and abs(rows.float().mean() - 8) <= 1 and abs(cols.float().mean() - 8) <= 1
+    )
+    # The skip's weights are trained (gradients reach them) and saved with the model.
+    out = skip.train()(views, sam, lang)
+    out.language_features.square().sum().backward()
+    assert all(
+        p.grad is not None and p.grad.abs().sum() > 0 for p in skip.language_skip.parameters()
+    )
+    from semanticsplat_ros.model import load_model, save_model
+
+    save_model(tmp_path / "skip.pt", skip)
+    loaded, _ = load_model(tmp_path / "skip.pt")
+    assert loaded.config.semantic.language_skip
+    torch.testing.assert_close(loaded.language_skip.net[2].weight, skip.language_skip.net[2].weight)
+
+
+def test_language_skip_needs_the_language_condition() -> None:
+    config = tiny_config(use_language=False)
+    config.semantic.language_skip = True
+    with pytest.raises(ValueError, match="language_skip needs"):
+        SemanticSplat(config)

@@ -244,3 +244,26 @@ def test_metrics_known_values() -> None:
     assert torch.isnan(depth_abs_rel(pred, torch.zeros_like(gt))).all()
     with pytest.raises(ValueError, match="shapes differ"):
         psnr(a, b[:, :2])
+
+
+def test_language_skip_option_adds_the_skip_to_an_init_model(tmp_path: Path) -> None:
+    from semanticsplat_ros.model import save_model
+
+    torch.manual_seed(0)
+    plain = SemanticSplat(tiny_config())
+    init = save_model(tmp_path / "stage1.pt", plain)
+    parser = argparse.ArgumentParser()
+    commands.add_arguments(parser)
+    args = parser.parse_args(["--set", "language_skip=true", "--set", f"init={init}"])
+    config = commands.build_config(args)
+    assert config.language_skip is True
+    model = Trainer(dataclasses.replace(config, num_workers=0, out=str(tmp_path / "run"))).model
+    assert model.language_skip is not None and model.config.semantic.language_skip
+    # The stage-1 weights are carried over and the skip starts at zero.
+    for name, p in plain.state_dict().items():
+        assert torch.equal(model.state_dict()[name], p), name
+    assert model.language_skip.net[2].weight.abs().sum() == 0
+    # Without init, the preset model is built with it.
+    fresh = commands.build_config(parser.parse_args(["--set", "language_skip=true"]))
+    fresh = dataclasses.replace(fresh, num_workers=0, out=str(tmp_path / "fresh"))
+    assert Trainer(fresh).model.config.semantic.language_skip

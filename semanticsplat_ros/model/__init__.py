@@ -10,6 +10,7 @@ from semanticsplat_ros.model.semanticsplat import (
     load_model,
     save_model,
     with_conditions,
+    with_language_skip,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "load_model",
     "save_model",
     "with_conditions",
+    "with_language_skip",
 ]

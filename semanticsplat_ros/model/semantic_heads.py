@@ -27,6 +27,14 @@ class SemanticHeadsConfig:
     expand_hidden: int = 64
     """Hidden width of the expansion CNNs."""
 
+    language_skip: bool = False
+    """Add a per-pixel map of the language teacher's own features (at full resolution) to the
+    language attribute f^L_j, beside the fusion's 1/4-resolution condition, so fine teacher
+    detail reaches the Gaussians. Needs the fusion's language condition."""
+
+    language_skip_hidden: int = 32
+    """Hidden width of that map (1×1 conv, GELU, 1×1 conv)."""
+
 
 class SemanticHeads(nn.Module):
     """Per-pixel f_j from (features, latent); f^S_j and f^L_j read f_j."""
@@ -47,6 +55,25 @@ class SemanticHeads(nn.Module):
     ) -> tuple[Float[Tensor, "n fs h w"], Float[Tensor, "n fl h w"]]:
         f = self.latent(x)
         return self.seg(f), self.language(f)
+
+
+class LanguageSkip(nn.Module):
+    """Teacher language features → an addend to f^L_j, per pixel (1×1 conv, GELU, 1×1 conv).
+
+    The last convolution starts at zero, so adding the skip to a trained model leaves its
+    output unchanged until training moves it (``model.semanticsplat.with_language_skip``).
+    """
+
+    def __init__(self, language_dim: int, hidden: int, out_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(language_dim, hidden, 1), nn.GELU(), nn.Conv2d(hidden, out_dim, 1)
+        )
+        nn.init.zeros_(self.net[2].weight)
+        nn.init.zeros_(self.net[2].bias)
+
+    def forward(self, x: Float[Tensor, "n cl h w"]) -> Float[Tensor, "n fl h w"]:
+        return self.net(x)
 
 
 class FeatureExpander(nn.Module):

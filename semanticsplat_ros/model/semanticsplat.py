@@ -29,6 +29,7 @@ from semanticsplat_ros.model.gaussian_adapter import GaussianAdapter, GaussianAd
 from semanticsplat_ros.model.layers import UNetConfig
 from semanticsplat_ros.model.semantic_heads import (
     FeatureExpander,
+    LanguageSkip,
     SemanticHeads,
     SemanticHeadsConfig,
 )
@@ -179,6 +180,13 @@ class SemanticSplat(nn.Module):
         self.language_expander = FeatureExpander(
             s.language_render_dim, config.language_dim, s.expand_hidden
         )
+        if s.language_skip and not config.fusion.use_language:
+            raise ValueError("semantic.language_skip needs the fusion's language condition")
+        self.language_skip = (
+            LanguageSkip(config.language_dim, s.language_skip_hidden, s.language_render_dim)
+            if s.language_skip
+            else None
+        )
 
     @property
     def downsample(self) -> int:
@@ -219,6 +227,9 @@ class SemanticSplat(nn.Module):
         )
         params = self.gaussian_adapter(images, features, depth.depth, depth.inverse, K, c2w)
         seg, lang_low = self.semantic_heads(features)
+        if self.language_skip is not None and lang is not None:
+            lang_full = F.interpolate(lang, size=(h, w), mode="bilinear", align_corners=False)
+            lang_low = lang_low + self.language_skip(lang_full)
         semantic = torch.cat([seg, lang_low], dim=1).permute(0, 2, 3, 1)
 
         def per_batch(x: Tensor) -> Tensor:
@@ -422,6 +433,22 @@ def with_conditions(model: SemanticSplat, conditions: str) -> SemanticSplat:
             old_at += cd if old_flags[k] else 0
             new_at += cd if new_flags[k] else 0
         new_conv.bias.copy_(bias)
+    return new.train(model.training)
+
+
+def with_language_skip(model: SemanticSplat) -> SemanticSplat:
+    """A copy of ``model`` with ``semantic.language_skip`` on (``model`` itself if it has it).
+
+    All weights are kept and the skip starts at zero (``LanguageSkip``), so the copy's output
+    equals ``model``'s until training moves it: stage 2 can add it to a stage-1 model.
+    """
+    if model.language_skip is not None:
+        return model
+    config = SemanticSplatConfig.from_dict(model.config.to_dict())
+    config.semantic.language_skip = True
+    new = SemanticSplat(config).to(next(model.parameters()).device)
+    missing, unexpected = new.load_state_dict(model.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("language_skip.") for k in missing), missing
     return new.train(model.training)
 
 

@@ -45,6 +45,7 @@ from semanticsplat_ros.model import (
     load_model,
     save_model,
     with_conditions,
+    with_language_skip,
 )
 from semanticsplat_ros.model.semanticsplat import trained_near
 from semanticsplat_ros.train.losses import LossOutput, StageLoss, build_loss
@@ -72,6 +73,12 @@ class TrainConfig:
     """Teacher conditions of the fusion: both, sam, language or none (the ablation rows);
     None keeps the preset's / the ``init`` checkpoint's. With ``init``, the stage-0 weights are
     carried over (``model.semanticsplat.with_conditions``)."""
+
+    language_skip: bool = False
+    """Give the model the full-resolution skip of the language teacher's features into the
+    language attribute (``semantic.language_skip``); with ``init``, added to the checkpoint's
+    model at zero (``model.semanticsplat.with_language_skip``), so stage 2 can start from a
+    stage-1 model trained without it."""
 
     steps: int = 6000
     """Optimiser steps."""
@@ -289,12 +296,16 @@ class Trainer:
             self.init_near = trained_near(meta)
             if conditions:
                 model = with_conditions(model, conditions)
+            if self.config.language_skip:
+                model = with_language_skip(model)
             return model.train()
         config = SemanticSplatConfig.preset(self.config.model)
         if self.config.arch:
             config = SemanticSplatConfig.from_dict(_merged(config.to_dict(), self.config.arch))
         if conditions:
             config.fusion.use_sam, config.fusion.use_language = CONDITION_CHOICES[conditions]
+        if self.config.language_skip:
+            config.semantic.language_skip = True
         return SemanticSplat(config)
 
     def _build_dataset(self) -> Dataset:
