@@ -93,3 +93,38 @@ def test_build_loss_registers_the_distillation_stages():
     assert build_loss(2, {"hcam": False}).config.hcam is False
     with pytest.raises((TypeError, ValueError)):
         build_loss(1, {"no_such_option": 1})
+
+
+def test_stage2_warm_start_fits_the_language_autoencoder(batch):
+    from itertools import repeat
+
+    from semanticsplat_ros.model import with_language_skip
+
+    model = with_language_skip(tiny_model())
+    options = dict(class_balance=0.5, label_weight=1.0, autoencoder_batches=1)
+    cfg = DistillationLossConfig(hcam=False, autoencoder_steps=60, autoencoder_images=4, **options)
+    loss_fn = DistillationLoss(2, cfg)
+    before = loss_fn(batch, model, model).terms
+    logged: list[tuple[str, float, int]] = []
+    terms = loss_fn.warm_start(
+        model, repeat(batch), torch.device("cpu"), log=lambda *a: logged.append(a)
+    )
+    after = loss_fn(batch, model, model).terms
+    # The warm start fits the language field (rendered through the model) to the teacher
+    # (here through the tiny config's 2-d rendered feature).
+    assert after["lang_cos"] < 0.85 * before["lang_cos"], (before, after)
+    assert after["lang_kl"] < before["lang_kl"]
+    assert set(terms) == {"lang_cos", "lang_kl"} and {k for k, *_ in logged} >= {
+        "warm_start/lang_cos"
+    }
+    assert model.semantic_heads.language.weight.abs().sum() == 0  # the head starts at zero
+    # Off by default; it needs the skip and stage 2.
+    assert (
+        DistillationLoss(2, DistillationLossConfig()).warm_start(model, repeat(batch), "cpu") == {}
+    )
+    with pytest.raises(ValueError, match="language skip"):
+        loss_fn.warm_start(tiny_model(), repeat(batch), torch.device("cpu"))
+    with pytest.raises(ValueError, match="stage-2"):
+        DistillationLoss(1, cfg).warm_start(model, repeat(batch), torch.device("cpu"))
+    with pytest.raises(ValueError, match="autoencoder_images"):
+        DistillationLossConfig(autoencoder_images=0)

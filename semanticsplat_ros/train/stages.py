@@ -17,7 +17,8 @@ fusion config uses them (method step 3).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -75,6 +76,15 @@ class DistillationLossConfig:
     learning rate, and this keeps a depth-supervised stage-0 geometry from drifting. 0 = off."""
     depth_loss: str = "log_l1"
     """``inverse_l1`` or ``log_l1`` (``semanticsplat_ros.train.losses.DEPTH_LOSSES``)."""
+    autoencoder_steps: int = 0
+    """Stage 2: steps of the language autoencoder warm start before distillation
+    (``DistillationLoss.warm_start``; needs the model's language skip). 0 = none."""
+    autoencoder_batches: int = 16
+    """Training batches whose images' teacher features the warm start fits."""
+    autoencoder_images: int = 16
+    """Images per warm-start step."""
+    autoencoder_lr: float = 3e-3
+    """Adam learning rate of the warm start (cosine decay to 0)."""
     sam_checkpoint: str = ""
     """Tiny SAM teacher checkpoint; "" = the shipped one."""
     language_checkpoint: str = ""
@@ -84,6 +94,9 @@ class DistillationLossConfig:
         check_depth_loss(self.depth_loss)
         if self.depth_weight < 0:
             raise ValueError(f"depth_weight must be >= 0, got {self.depth_weight}")
+        for name in ("autoencoder_steps", "autoencoder_batches", "autoencoder_images"):
+            if getattr(self, name) < (0 if name == "autoencoder_steps" else 1):
+                raise ValueError(f"{name} out of range: {getattr(self, name)}")
 
 
 class _Teachers:
@@ -141,6 +154,103 @@ class DistillationLoss:
                 p.requires_grad_(False)
         return [p for p in model.parameters() if p.requires_grad]
 
+    def _language_terms(
+        self, ours: Tensor, teacher: Tensor, t: _Teachers
+    ) -> tuple[Tensor, dict[str, float]]:
+        """Stage 2's language loss at the teacher's grid: ``1 - cos`` (+ the label KL), with the
+        class-balance weights of the teacher's own labels."""
+        cfg = self.config
+        embeddings = t.class_embeddings(teacher.device)
+        weights = None
+        if cfg.class_balance > 0:
+            weights = class_balance_weights(teacher, embeddings, cfg.class_balance)
+        lang_cos = cosine_distillation_loss(ours, teacher, weights)
+        total = cfg.language_weight * lang_cos
+        terms = {"lang_cos": float(lang_cos.detach())}
+        if cfg.label_weight > 0:
+            lang_kl = label_distillation_loss(
+                ours, teacher, embeddings, cfg.label_temperature, weights
+            )
+            total = total + cfg.label_weight * lang_kl
+            terms["lang_kl"] = float(lang_kl.detach())
+        return total, terms
+
+    def warm_start(
+        self,
+        model: SemanticSplat,
+        batches: Iterator[Example],
+        device: torch.device,
+        log: Callable[[str, float, int], None] | None = None,
+        progress: bool = False,
+    ) -> dict[str, float]:
+        """Stage 2 with ``loss.autoencoder_steps``: fit the language path as an autoencoder of
+        the teacher's features before the distillation proper (as LangSplat compresses CLIP
+        features to a few dimensions, here with the network's own encoder and decoder).
+
+        The encoder is the model's language skip (teacher features → the rendered width), the
+        decoder its language expander; they are fitted with stage 2's own language loss on the
+        teacher features of ``autoencoder_batches`` training batches (context and target
+        images), ``autoencoder_steps`` steps of ``autoencoder_images`` images each, at the
+        teacher's grid. The language
+        head's output is zeroed first, so the field starts as the encoded teacher (rendered
+        from the context views) and stage 2 trains the head from there. Returns the last terms.
+        """
+        cfg = self.config
+        if cfg.autoencoder_steps <= 0:
+            return {}
+        if self.stage != 2:
+            raise ValueError("loss.autoencoder_steps is a stage-2 option")
+        if model.language_skip is None:
+            raise ValueError(
+                "loss.autoencoder_steps needs the model's language skip (--set language_skip=true)"
+            )
+        t = self.teachers(device)
+        with torch.no_grad():
+            feats = []
+            for _ in range(cfg.autoencoder_batches):
+                batch = next(batches).to(device)
+                images = torch.cat([batch.context.images, batch.target.images], dim=1)
+                feats.append(t.language.embed(images.flatten(0, 1)))
+            teacher = torch.cat(feats)
+            nn.init.zeros_(model.semantic_heads.language.weight)
+            nn.init.zeros_(model.semantic_heads.language.bias)
+        params = [*model.language_skip.parameters(), *model.language_expander.parameters()]
+        optimizer = torch.optim.Adam(params, lr=cfg.autoencoder_lr)
+        generator = torch.Generator().manual_seed(0)
+        terms: dict[str, float] = {}
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=cfg.autoencoder_steps, desc="stage 2 warm start", dynamic_ncols=True)
+        try:
+            for step in range(cfg.autoencoder_steps):
+                lr = (
+                    cfg.autoencoder_lr
+                    * 0.5
+                    * (1 + math.cos(math.pi * step / cfg.autoencoder_steps))
+                )
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                idx = torch.randint(len(teacher), (cfg.autoencoder_images,), generator=generator)
+                target = teacher[idx.to(teacher.device)]
+                # At the teacher's grid (the skip is per pixel): 4x cheaper than at full size.
+                decoded = model.language_expander(model.language_skip(target)[:, None])[:, 0]
+                total, terms = self._language_terms(decoded, target, t)
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                optimizer.step()
+                if log is not None and (step + 1) % 20 == 0:
+                    for k, v in terms.items():
+                        log(f"warm_start/{k}", v, step + 1)
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in terms.items()})
+        finally:
+            if bar is not None:
+                bar.close()
+        return terms
+
     @torch.no_grad()
     def _conditions(self, model: SemanticSplat, t: _Teachers, ctx) -> tuple[Tensor | None, ...]:
         b, v = ctx.images.shape[:2]
@@ -196,24 +306,9 @@ class DistillationLoss:
                 if cfg.hcam:
                     teacher_lang = hcam_language_target(teacher_lang, t.sam, images_t)
             ours_lang = F.adaptive_avg_pool2d(lang.flatten(0, 1), teacher_lang.shape[-2:])
-            weights = None
-            if cfg.class_balance > 0:
-                weights = class_balance_weights(
-                    teacher_lang, t.class_embeddings(device), cfg.class_balance
-                )
-            lang_cos = cosine_distillation_loss(ours_lang, teacher_lang, weights)
-            total = total + cfg.language_weight * lang_cos
-            terms["lang_cos"] = float(lang_cos.detach())
-            if cfg.label_weight > 0:
-                lang_kl = label_distillation_loss(
-                    ours_lang,
-                    teacher_lang,
-                    t.class_embeddings(device),
-                    cfg.label_temperature,
-                    weights,
-                )
-                total = total + cfg.label_weight * lang_kl
-                terms["lang_kl"] = float(lang_kl.detach())
+            lang_total, lang_terms = self._language_terms(ours_lang, teacher_lang, t)
+            total = total + lang_total
+            terms |= lang_terms
 
         terms["loss"] = float(total.detach())
         images = {
