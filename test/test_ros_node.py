@@ -464,10 +464,12 @@ def test_stamps_outside_the_slop_never_form_a_set(harness):
     h.spin_until(lambda: False, 0.6)  # let the last set's diagnostics arrive
     formed = int(h.diag()["sets_formed"])
     h.received[f"{NODE}/cam_a/depth"].clear()
+    last_good_ns = h.stamp_ns  # a good set still encoding on a loaded machine may publish late
     h.spin_until(lambda: False, 2.0, every=lambda: h.publish_set(offsets_s={"cam_b": 0.031}))
     h.spin_until(lambda: False, 0.6)
     assert int(h.diag()["sets_formed"]) == formed
-    assert not h.received[f"{NODE}/cam_a/depth"]
+    late = [m.header.stamp for m in h.received[f"{NODE}/cam_a/depth"]]
+    assert all(s.sec * 10**9 + s.nanosec <= last_good_ns for s in late), late
     _ensure_outputs(h, [f"{NODE}/cam_a/depth"])
     assert int(h.diag()["messages_dropped"]) > 0
 
