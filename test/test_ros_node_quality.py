@@ -184,7 +184,8 @@ def _frame(live, stamp: int):
 @pytest.mark.xfail(
     strict=False,
     reason="issue 8 acceptance not met yet by the bundled small model: published depth is "
-    "about 0.10 median relative error on the stereo rig (target 0.05); see README, Limitations",
+    "about 0.10 median relative error on the stereo rig (0.104 over 20 frames, target 0.05; "
+    "tools/stereo_quality.py); see README, Limitations",
 )
 @pytest.mark.timeout(300)
 def test_depth_and_cloud_within_5_percent_of_true_surfaces(live):
@@ -277,9 +278,9 @@ def _call(live, client, request, timeout=120.0):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="issue 8 acceptance not met reliably: the pixel prompt's best IoU is 0.5 in 45% of "
-    "frames (mean 0.515; the tiny SAM teacher 0.535, tools/stereo_quality.py); the 3D-point, "
-    "'chair' and 'seat' masks pass; see README, Limitations",
+    reason="issue 8 acceptance not met reliably: the pixel prompt's best IoU is 0.5 in 20% of "
+    "frames (mean 0.469 over 20; the tiny SAM teacher 0.535, tools/stereo_quality.py), so this "
+    "test passes by chance; see README, Limitations",
 )
 @pytest.mark.timeout(300)
 def test_segment_point_and_query_text_iou(live):
