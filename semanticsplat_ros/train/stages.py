@@ -94,9 +94,13 @@ class DistillationLossConfig:
         check_depth_loss(self.depth_loss)
         if self.depth_weight < 0:
             raise ValueError(f"depth_weight must be >= 0, got {self.depth_weight}")
-        for name in ("autoencoder_steps", "autoencoder_batches", "autoencoder_images"):
-            if getattr(self, name) < (0 if name == "autoencoder_steps" else 1):
-                raise ValueError(f"{name} out of range: {getattr(self, name)}")
+        for name, low in (
+            ("autoencoder_steps", 0),
+            ("autoencoder_batches", 1),
+            ("autoencoder_images", 1),
+        ):
+            if getattr(self, name) < low:
+                raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
 
 
 class _Teachers:
@@ -191,9 +195,9 @@ class DistillationLoss:
         decoder its language expander; they are fitted with stage 2's own language loss on the
         teacher features of ``autoencoder_batches`` training batches (context and target
         images), ``autoencoder_steps`` steps of ``autoencoder_images`` images each, at the
-        teacher's grid. The language
-        head's output is zeroed first, so the field starts as the encoded teacher (rendered
-        from the context views) and stage 2 trains the head from there. Returns the last terms.
+        teacher's grid. The language head's output is zeroed first, so the field starts as the
+        encoded teacher (rendered from the context views) and stage 2 trains the head from
+        there. Returns the last terms.
         """
         cfg = self.config
         if cfg.autoencoder_steps <= 0:

@@ -410,15 +410,15 @@ class Trainer:
         terms: dict[str, float] = {}
         self.model.train()
         batches = self._batches()
-        warm_start = getattr(self.loss, "warm_start", None)
-        if warm_start is not None and self.step == 0:
-            # Inside the run's clock: the warm start counts towards max_minutes.
-            log = writer.add_scalar if writer is not None else None
-            warm_start(self.model, batches, self.device, log, progress and self.is_main)
-            if self.distributed:
-                for p in self.model.parameters():
-                    dist.broadcast(p.data, src=0)
         try:
+            warm_start = getattr(self.loss, "warm_start", None)
+            if warm_start is not None and self.step == 0:
+                # Inside the run's clock: the warm start counts towards max_minutes.
+                log = writer.add_scalar if writer is not None else None
+                warm_start(self.model, batches, self.device, log, progress and self.is_main)
+                if self.distributed:
+                    for p in self.model.parameters():
+                        dist.broadcast(p.data, src=0)
             while self.step < c.steps:
                 t0 = time.time()
                 self.elapsed_s = self._agreed_elapsed(elapsed_before + (t0 - start))
