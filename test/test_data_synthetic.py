@@ -85,3 +85,29 @@ def test_dataset_near_plane_override_changes_only_the_range():
     assert torch.equal(ex.context.depth, plain.context.depth)
     with pytest.raises(ValueError, match="near"):
         SyntheticDataset(range(5, 6), near=0.0)
+
+
+def test_rig_instant_context_is_the_rig_at_one_instant_and_targets_are_its_cameras_nearby():
+    from semanticsplat_ros.data.synthetic import ViewSampling
+
+    sampling = ViewSampling(rig="stereo", rig_instant=True)
+    ex = make_example(100_001, 24, 32, num_context=2, num_target=3, index=4, sampling=sampling)
+    assert ex.context.images.shape == (2, 3, 24, 32) and ex.target.images.shape == (3, 3, 24, 32)
+    c = ex.context.c2w
+    # the stereo head: 11 cm apart along the cameras' x axis, same orientation (one instant)
+    assert float((c[0, :3, 3] - c[1, :3, 3]).norm()) == pytest.approx(0.11, abs=1e-4)
+    assert torch.allclose(c[0, :3, :3], c[1, :3, :3], atol=1e-5)
+    baseline_dir = (c[1, :3, 3] - c[0, :3, 3]) / 0.11
+    assert float(baseline_dir @ c[0, :3, 0]) == pytest.approx(1.0, abs=1e-4)  # right along +x
+    # targets: rig cameras near that instant (at most max_span_s / 2 = 0.7 s at <= 0.35 m/s)
+    for t in ex.target.c2w:
+        assert float((t[:3, 3] - c[:, :3, 3]).norm(dim=-1).min()) <= 0.35 * 0.7 + 0.12
+        assert float(t[:3, 2] @ c[0, :3, 2]) > 0.8  # looking at what the context sees
+    again = make_example(100_001, 24, 32, num_context=2, num_target=3, index=4, sampling=sampling)
+    assert torch.equal(ex.target.c2w, again.target.c2w)
+    with pytest.raises(ValueError, match="num_context must be 2"):
+        make_example(100_001, 24, 32, num_context=3, sampling=sampling)
+    with pytest.raises(ValueError, match="num_context must be 4"):
+        SyntheticDataset(
+            range(2), num_context=2, sampling=ViewSampling(rig="ring4", rig_instant=True)
+        )

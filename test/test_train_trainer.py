@@ -59,6 +59,12 @@ def test_config_validation_and_schedule() -> None:
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="unknown TrainConfig field"):
         TrainConfig.from_dict({"stpes": 3})
+    with pytest.raises(ValueError, match="unknown rig"):
+        TrainConfig(rig="octopus")
+    with pytest.raises(ValueError, match="num_context must be 4"):
+        TrainConfig(rig="ring4", num_context=2)
+    with pytest.raises(ValueError, match="synthetic world"):
+        TrainConfig(rig="stereo", data="/data/scannet")
     c = TrainConfig(steps=100, warmup_steps=10, lr_final_ratio=0.1)
     assert cosine_lr(0, c) == pytest.approx(0.1)
     assert cosine_lr(10, c) == pytest.approx(1.0)
@@ -267,3 +273,27 @@ def test_language_skip_option_adds_the_skip_to_an_init_model(tmp_path: Path) -> 
     fresh = commands.build_config(parser.parse_args(["--set", "language_skip=true"]))
     fresh = dataclasses.replace(fresh, num_workers=0, out=str(tmp_path / "fresh"))
     assert Trainer(fresh).model.config.semantic.language_skip
+
+
+def test_surface_distance_ratio_measures_distance_to_the_surface_not_along_the_ray() -> None:
+    from semanticsplat_ros.eval.metrics import surface_distance_ratio
+
+    x, y = torch.meshgrid(torch.arange(0, 5, 0.01), torch.arange(-1, 1, 0.01), indexing="ij")
+    floor = torch.stack([x, y, torch.zeros_like(x)], -1).reshape(-1, 3).numpy()
+    camera = torch.tensor([0.0, 0.0, 1.5]).numpy()
+    true = torch.tensor([3.0, 0.0, 0.0]).numpy()
+    # 10% too far along the ray at a slant: 0.15 m below the floor, 3.69 m from the camera
+    far = camera + 1.1 * (true - camera)
+    ratio = surface_distance_ratio(far[None], camera, floor)
+    assert ratio[0] == pytest.approx(0.15 / float(((far - camera) ** 2).sum() ** 0.5), abs=1e-3)
+    assert ratio[0] < 0.05  # while the depth error along the ray is 10%
+    # two cameras: the distance to the camera is to the nearer one; on the surface -> 0
+    near_cam = torch.tensor([3.0, 0.0, 0.5]).numpy()
+    both = surface_distance_ratio(far[None], [camera, near_cam], floor)
+    assert both[0] == pytest.approx(0.15 / float(((far - near_cam) ** 2).sum() ** 0.5), abs=1e-3)
+    assert surface_distance_ratio(true[None], camera, floor)[0] == pytest.approx(0.0, abs=1e-6)
+    assert surface_distance_ratio(floor[:0], camera, floor).shape == (0,)
+    with pytest.raises(ValueError, match="finite"):
+        surface_distance_ratio([[float("nan"), 0.0, 0.0]], camera, floor)
+    with pytest.raises(ValueError, match="surface samples"):
+        surface_distance_ratio(true[None], camera, floor[:0])

@@ -4,7 +4,10 @@ For frames of a hold-out scene (the node quality test's: seed 200005, 128x96 ima
 input by default):
 
 * depth: the median relative error of the depth image the node publishes (``depth_image``,
-  both cameras) against the true z-depth;
+  both cameras) against the true z-depth, along each pixel's ray;
+* cloud: the issue's measure of the semantic cloud (``semantic_cloud``, both cameras): each
+  point's distance to the nearest true surface (the true depth maps of both cameras, unprojected
+  at the camera resolution) over its distance to the camera (``eval.metrics.surface_distance_ratio``);
 * pixel prompt: a pixel at the centre of the largest chair region of the left camera is prompted
   twice: through ``SemanticSplatPipeline.segment_pixel`` (the SAM decoder on our rendered
   segmentation field, what ``~/segment_point`` answers) and through the SAM teacher on the image
@@ -23,6 +26,8 @@ import torch
 from scipy import ndimage
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
+from semanticsplat_ros.eval.metrics import surface_distance_ratio
+from semanticsplat_ros.geometry.projection import unproject_depth
 from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
 from semanticsplat_ros.ros.sim_rig import SimRig, SimRigConfig
 
@@ -32,6 +37,19 @@ W, H, IW, IH = 128, 96, 96, 72
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 0.0
+
+
+def _cloud_errors(pipeline: SemanticSplatPipeline, scene, frame) -> np.ndarray:
+    """The semantic cloud's points: distance to the true surfaces over distance to the camera."""
+    cloud = pipeline.semantic_cloud(scene, stride=1)
+    surface = []
+    for i in range(len(frame.images)):
+        depth = torch.as_tensor(frame.depth[i], dtype=torch.float32)
+        K, c2w = (torch.as_tensor(m, dtype=torch.float32) for m in (frame.K[i], frame.c2w[i]))
+        pts = unproject_depth(depth, K, c2w)
+        surface.append(pts[depth > 0].numpy())
+    centres = np.stack([np.asarray(c)[:3, 3] for c in frame.c2w])
+    return surface_distance_ratio(cloud.xyz, centres, np.concatenate(surface))
 
 
 def main() -> None:
@@ -48,7 +66,7 @@ def main() -> None:
     pipeline = SemanticSplatPipeline(
         PipelineConfig(model_checkpoint=args.checkpoint, input_width=iw, input_height=ih)
     )
-    ours, teacher, depth_errors = [], [], []
+    ours, teacher, depth_errors, cloud_errors = [], [], [], []
     for t in 0.5 + 1.5 * np.arange(args.frames):
         frame = rig.frame_at(float(t))
         frames = [
@@ -61,7 +79,11 @@ def main() -> None:
             gt, valid = frame.depth[i], frame.depth[i] > 0
             errors.append(np.abs(scene.depth_image(i)[valid] - gt[valid]) / gt[valid])
         depth_errors.append(np.concatenate(errors))
-        line = f"t={t:5.1f} s  depth {np.median(depth_errors[-1]):.3f}"
+        cloud_errors.append(_cloud_errors(pipeline, scene, frame))
+        line = (
+            f"t={t:5.1f} s  depth {np.median(depth_errors[-1]):.3f}"
+            f"  cloud {np.median(cloud_errors[-1]):.3f}"
+        )
         regions, n = ndimage.label(frame.labels[0] == chair)
         if n == 0:
             print(line, flush=True)
@@ -90,6 +112,13 @@ def main() -> None:
         f"{len(depth_errors)} frames: depth median relative error {np.median(all_errors):.3f}"
         f" (mean {all_errors.mean():.3f}); per-frame medians"
         f" {np.percentile([np.median(e) for e in depth_errors], [10, 50, 90]).round(3).tolist()}"
+        " (p10 p50 p90)"
+    )
+    all_cloud = np.concatenate(cloud_errors)
+    print(
+        f"{len(cloud_errors)} frames: cloud distance to the true surfaces / distance to the camera:"
+        f" median {np.median(all_cloud):.3f} (mean {all_cloud.mean():.3f}); per-frame medians"
+        f" {np.percentile([np.median(e) for e in cloud_errors], [10, 50, 90]).round(3).tolist()}"
         " (p10 p50 p90)"
     )
     if not ours:

@@ -5,6 +5,11 @@ frames of the head camera on one trajectory at times ``t0 .. t0 + span`` (0.5-1.
 0.1-0.5 m baselines with heavily overlapping frusta); target views are frames of the same
 trajectory at random times strictly between the first and last context times, so every target
 camera lies between context cameras and looks at what they see.
+
+With ``ViewSampling(rig_instant=True)`` the context views are instead all cameras of a
+multi-camera rig at one instant (a robot's synchronized stereo head: 11 cm apart, same time), and
+each target is one of the rig's cameras at a random time within half a span of that instant: what
+a model that runs on that rig sees, for fine-tuning it there.
 """
 
 from __future__ import annotations
@@ -39,7 +44,10 @@ class ViewSampling:
     target_margin: float = 0.1
     """Targets are drawn in [margin, 1 - margin] of the context span."""
     rig: str = "mono"
-    """Rig whose first camera takes the frames."""
+    """Rig whose first camera takes the frames (all its cameras with ``rig_instant``)."""
+    rig_instant: bool = False
+    """Context = every camera of ``rig`` at one instant (num_context = its camera count); each
+    target = a random camera of the rig at a time within ``max_span_s / 2`` of that instant."""
 
 
 def sample_times(
@@ -84,6 +92,47 @@ def render_times(
     return render_views(scene, c2w, K, height, width)
 
 
+def check_sampling(sampling: ViewSampling, num_context: int) -> None:
+    """ValueError when ``sampling`` names an unknown rig or cannot give ``num_context`` views."""
+    rig = get_rig(sampling.rig)
+    if not 0 < sampling.min_span_s <= sampling.max_span_s:
+        raise ValueError(
+            f"context span must satisfy 0 < min <= max, got"
+            f" ({sampling.min_span_s}, {sampling.max_span_s}) s"
+        )
+    if sampling.rig_instant and num_context != len(rig.cameras):
+        raise ValueError(
+            f"rig_instant takes one context view per camera of rig {rig.name!r}: num_context"
+            f" must be {len(rig.cameras)}, got {num_context}"
+        )
+
+
+def _rig_instant_example(
+    scene: Scene,
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    num_target: int,
+    trajectory: int,
+    sampling: ViewSampling,
+) -> Example:
+    """Context: the rig's cameras at one instant; targets: its cameras near that instant."""
+    t0 = rng.uniform(0.0, 300.0)
+    c2w, K = rig_cameras(scene, sampling.rig, t0, height, width, seed=trajectory)
+    target_t = t0 + rng.uniform(-0.5, 0.5, num_target) * sampling.max_span_s
+    which = rng.integers(0, len(c2w), num_target)
+    cams = [rig_cameras(scene, sampling.rig, float(t), height, width, trajectory) for t in target_t]
+    t_c2w = [cam[0][int(i)] for cam, i in zip(cams, which, strict=True)]
+    t_K = [cam[1][int(i)] for cam, i in zip(cams, which, strict=True)]
+    views = render_views(
+        scene, torch.cat([c2w, *(m[None] for m in t_c2w)]), torch.cat([K, *(k[None] for k in t_K)]),
+        height, width,
+    )  # fmt: skip
+    context = views.index_views(list(range(len(c2w))))
+    target = views.index_views(list(range(len(c2w), len(c2w) + num_target)))
+    return Example(context, target, scene_id=f"synthetic_{scene.seed:06d}_{trajectory}")
+
+
 def make_example(
     seed: int,
     height: int = 64,
@@ -96,9 +145,11 @@ def make_example(
     """Example ``index`` of scene ``seed``: deterministic in (seed, index, sizes, counts)."""
     _check_counts(height, width, num_context, num_target)
     sampling = ViewSampling() if sampling is None else sampling
-    get_rig(sampling.rig)
+    check_sampling(sampling, num_context)
     scene = cached_scene(int(seed))
     rng = np.random.default_rng([int(seed), int(index), 0xE8A])
+    if sampling.rig_instant:
+        return _rig_instant_example(scene, rng, height, width, num_target, int(index), sampling)
     context_t, target_t = sample_times(rng, num_context, num_target, sampling)
     trajectory = int(index)
     times = np.concatenate([context_t, target_t])
@@ -144,7 +195,7 @@ class SyntheticDataset(Dataset):
         self.num_target = num_target
         self.examples_per_scene = examples_per_scene
         self.sampling = ViewSampling() if sampling is None else sampling
-        get_rig(self.sampling.rig)
+        check_sampling(self.sampling, num_context)
 
     def __len__(self) -> int:
         return len(self.seeds) * self.examples_per_scene

@@ -121,6 +121,13 @@ class TrainConfig:
     """Range of the time between the first and last context frame on the synthetic trajectory,
     seconds (longer = wider baselines; targets lie between the context frames)."""
 
+    rig: str = "mono"
+    """Synthetic camera rig (``data.rigs``). ``mono``: the head camera's frames along its
+    trajectory, ``context_span_s`` apart. A multi-camera rig (``stereo``, ``head_wrist``,
+    ``ring4``): the context views are all its cameras at one instant, as the ROS node gets them
+    (``num_context`` = its camera count), the targets its cameras within ``context_span_s[1] / 2``
+    of that instant; fine-tune a model for a robot's rig with it."""
+
     seeds: str = "0:5000"
     """Synthetic scenes to train on (``START:END`` or a split name)."""
 
@@ -180,6 +187,13 @@ class TrainConfig:
             raise ValueError("arch overrides need a fresh model; init's checkpoint fixes it")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.rig != "mono":
+            from semanticsplat_ros.data.synthetic import ViewSampling, check_sampling
+
+            if self.data:
+                raise ValueError("rig applies to the synthetic world, not to data=...")
+            lo, hi = self.context_span_s
+            check_sampling(ViewSampling(lo, hi, rig=self.rig, rig_instant=True), self.num_context)
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> TrainConfig:
@@ -323,10 +337,12 @@ class Trainer:
         from semanticsplat_ros.data.synthetic import ViewSampling
 
         lo, hi = c.context_span_s
+        sampling = ViewSampling(
+            min_span_s=lo, max_span_s=hi, rig=c.rig, rig_instant=c.rig != "mono"
+        )
         return SyntheticDataset(
             parse_seeds(c.seeds), c.height, c.width, num_context=c.num_context,
-            num_target=c.num_target, sampling=ViewSampling(min_span_s=lo, max_span_s=hi),
-            near=self.init_near,
+            num_target=c.num_target, sampling=sampling, near=self.init_near,
         )  # fmt: skip
 
     def _batches(self) -> Iterator[Example]:
