@@ -112,3 +112,30 @@ def test_per_scene_baseline_improves_with_its_budget(teachers):
     assert time_to_match(summary["curve"], "psnr", 1e9) is None
     with pytest.raises(ValueError):
         optimise_scene(dataset[0], sam, lang, class_emb, budget_s=0.0)
+
+
+@pytest.mark.slow
+def test_eval_baseline_on_fewer_scenes_is_compared_with_ours_on_the_same_scenes(tmp_path):
+    """`eval --baseline --baseline-scenes 1` over 2 scenes: the time-to-equal targets are ours on
+    the baseline's one scene, not ours' mean over both."""
+    import json
+
+    from semanticsplat_ros.cli import main
+
+    out = tmp_path / "eval.json"
+    argv = [
+        "eval", "--seeds", "200000:200002", "--baseline", "--baseline-scenes", "1",
+        "--baseline-factor", "3", "--protocols", "nvs,language", "--height", "32", "--width", "32",
+        "--num-target", "1", "--no-progress", "--device", "cpu", "--json", str(out),
+    ]  # fmt: skip
+    assert main(argv) == 0
+    result = json.loads(out.read_text())
+    same = result["rows"]["ours"]["on_baseline_scenes"]
+    assert same["num_examples"] == 1 and result["rows"]["ours"]["num_examples"] == 2
+    base = result["baseline"]
+    assert base["num_examples"] == 1
+    assert base["ours_psnr"] == pytest.approx(same["nvs"]["psnr"])
+    assert base["ours_language_target_miou"] == pytest.approx(
+        same["language"]["target"]["ours"]["miou"]
+    )
+    assert base["ours_psnr"] != pytest.approx(result["nvs"]["psnr"])  # different scenes
