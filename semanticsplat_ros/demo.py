@@ -56,7 +56,7 @@ from semanticsplat_ros.ros.bringup import (
     sim_rig_command,
 )
 from semanticsplat_ros.ros.params import NODE_NAME, load_params_file, read_params_file
-from semanticsplat_ros.visualize import RANDOM_WEIGHTS_LABEL
+from semanticsplat_ros.visualize import RANDOM_WEIGHTS_HINT, RANDOM_WEIGHTS_LABEL
 
 QUERIES: tuple[str, ...] = ("chair", "table", "couch", "bed")
 """Text queries sent to ``~/query_text``."""
@@ -255,7 +255,9 @@ def node_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "diagnostics_period_s": 0.5,
     }
     if args.checkpoint:
-        params["model_checkpoint"] = str(Path(args.checkpoint).resolve())
+        from semanticsplat_ros.pipeline import resolve_model_checkpoint
+
+        params["model_checkpoint"] = str(resolve_model_checkpoint(args.checkpoint).resolve())
     return params
 
 
@@ -1039,7 +1041,10 @@ def format_summary(summary: Mapping[str, Any]) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("out/demo"), help="output folder")
     parser.add_argument(
-        "--checkpoint", default="", help="model checkpoint (default: the shipped small model)"
+        "--checkpoint",
+        default="",
+        help="model: a checkpoint file or a bundled name (small, small_stereo); default: the "
+        "params file's model_checkpoint",
     )
     parser.add_argument(
         "--seconds",
@@ -1082,15 +1087,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT
+    from semanticsplat_ros.pipeline import resolve_model_checkpoint
 
     if not args.random_weights:
-        path = Path(args.checkpoint) if args.checkpoint else DEFAULT_MODEL_CHECKPOINT
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"model checkpoint {path} not found (train one with `semanticsplat train`, pass"
-                " --checkpoint PATH, or use --random-weights for a plumbing-only run)"
-            )
+        resolve_model_checkpoint(args.checkpoint, hint=RANDOM_WEIGHTS_HINT)
     if args.seconds < 0 or args.timeout <= 0 or args.call_timeout <= 0:
         raise ValueError("--seconds must be >= 0 and --timeout, --call-timeout > 0")
     if not 0 < args.rate_hz <= 100:

@@ -24,14 +24,14 @@ from typing import Any
 import numpy as np
 
 from semanticsplat_ros.pipeline import (
-    DEFAULT_MODEL_CHECKPOINT,
     CameraFrame,
     EncodedScene,
     PipelineConfig,
     SemanticSplatPipeline,
+    resolve_model_checkpoint,
 )
 from semanticsplat_ros.ply import PlyGaussians, write_ply
-from semanticsplat_ros.visualize import RANDOM_WEIGHTS_LABEL
+from semanticsplat_ros.visualize import RANDOM_WEIGHTS_HINT, RANDOM_WEIGHTS_LABEL
 
 
 def scene_ply_gaussians(pipeline: SemanticSplatPipeline, scene: EncodedScene) -> PlyGaussians:
@@ -146,12 +146,7 @@ def pipeline_from_args(args: argparse.Namespace) -> SemanticSplatPipeline:
     """The pipeline for ``--checkpoint``/``--random-weights``/``--device``/``--input-*``; a
     missing checkpoint is a one-line FileNotFoundError."""
     if not args.random_weights:
-        path = Path(args.checkpoint) if args.checkpoint else DEFAULT_MODEL_CHECKPOINT
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"model checkpoint {path} not found (train one with `semanticsplat train`, pass"
-                " --checkpoint PATH, or use --random-weights for a plumbing-only run)"
-            )
+        resolve_model_checkpoint(args.checkpoint, hint=RANDOM_WEIGHTS_HINT)
     return SemanticSplatPipeline(
         PipelineConfig(
             model_checkpoint=str(args.checkpoint or ""),
@@ -174,7 +169,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = PipelineConfig()
     parser.add_argument("--out", type=Path, required=True, help="PLY file to write")
     parser.add_argument(
-        "--checkpoint", default="", help="model checkpoint (default: the shipped small model)"
+        "--checkpoint",
+        default="",
+        help="model: a checkpoint file or a bundled name (small, small_stereo); default: small",
     )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--seed", type=int, default=0, help="synthetic scene seed (default 0)")

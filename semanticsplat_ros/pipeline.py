@@ -48,13 +48,43 @@ DEFAULT_MODEL_CHECKPOINT = (
 )
 """The default model checkpoint shipped with the package (trained on the synthetic world)."""
 
+BUNDLED_MODELS = {
+    "small": DEFAULT_MODEL_CHECKPOINT,
+    "small_stereo": DEFAULT_MODEL_CHECKPOINT.with_name("semanticsplat_small_stereo.pt"),
+}
+"""Models shipped with the package, by the name ``model_checkpoint`` / ``--checkpoint`` accept:
+``small`` is the default; ``small_stereo`` is it fine-tuned for the sim rig's 11 cm stereo head
+at 96x72 (assets/checkpoints/README.md), what config/bringup.yaml runs."""
+
+
+def resolve_model_checkpoint(value: str | Path | None, hint: str = "") -> Path:
+    """The checkpoint file ``value`` names: empty = the default, a bundled model's name
+    (``BUNDLED_MODELS``) = its file, anything else = a path. Raises FileNotFoundError with the
+    bundled names (and ``hint``, e.g. a command-line alternative) when it is neither an existing
+    file nor a bundled model."""
+    text = str(value or "").strip()
+    if not text:
+        path = DEFAULT_MODEL_CHECKPOINT
+    elif text in BUNDLED_MODELS and not Path(text).is_file():
+        path = BUNDLED_MODELS[text]
+    else:
+        path = Path(text).expanduser()
+    if not path.is_file():
+        names = ", ".join(BUNDLED_MODELS)
+        raise FileNotFoundError(
+            f"model checkpoint {text or path} not found: give a checkpoint file (train one with "
+            f"`semanticsplat train`) or a bundled model's name ({names}){hint}"
+        )
+    return path
+
 
 @dataclass
 class PipelineConfig:
     """How the pipeline is built. Empty checkpoint paths select the shipped defaults."""
 
     model_checkpoint: str = ""
-    """SemanticSplat checkpoint; "" = the shipped small model (assets/checkpoints)."""
+    """SemanticSplat checkpoint: a path, a bundled model's name (``BUNDLED_MODELS``), or "" for
+    the shipped small model (assets/checkpoints)."""
     sam_checkpoint: str = ""
     """SAM checkpoint (segment_anything, vit_b/l/h) or a tiny SAM; "" = the shipped tiny SAM."""
     sam_architecture: str = "tiny"
@@ -295,12 +325,7 @@ class SemanticSplatPipeline:
         if self.config.random_weights:
             model = SemanticSplat(SemanticSplatConfig.small())
             return model.to(self.device).eval(), {"random_weights": True}
-        path = Path(self.config.model_checkpoint or DEFAULT_MODEL_CHECKPOINT)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"model checkpoint {path} not found (train one with `semanticsplat train`, "
-                "or set model_checkpoint)"
-            )
+        path = resolve_model_checkpoint(self.config.model_checkpoint)
         return load_model(path, map_location=self.device)
 
     def _load_teachers(self):

@@ -27,6 +27,8 @@ RGB = tuple[int, int, int]
 
 RANDOM_WEIGHTS_LABEL = "RANDOM WEIGHTS — plumbing only"
 """How every output made with ``--random-weights`` is labelled (figures, JSON, printed text)."""
+RANDOM_WEIGHTS_HINT = "; or pass --random-weights for a plumbing-only run"
+"""Appended to a missing-checkpoint error by the commands that take --random-weights."""
 
 
 def _as_numpy(x: object) -> np.ndarray:

@@ -156,6 +156,32 @@ def test_check_query_text():
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError, match="model checkpoint"):
         SemanticSplatPipeline(PipelineConfig(model_checkpoint=str(tmp_path / "none.pt")))
+    with pytest.raises(FileNotFoundError, match=r"bundled model's name .*small_stereo"):
+        SemanticSplatPipeline(PipelineConfig(model_checkpoint="smal_stereo"))
+
+
+def test_model_checkpoint_names_a_file_or_a_bundled_model(tmp_path, monkeypatch):
+    from semanticsplat_ros.pipeline import (
+        BUNDLED_MODELS,
+        DEFAULT_MODEL_CHECKPOINT,
+        resolve_model_checkpoint,
+    )
+
+    assert BUNDLED_MODELS["small"] == DEFAULT_MODEL_CHECKPOINT
+    for name, path in BUNDLED_MODELS.items():
+        assert path.parent == DEFAULT_MODEL_CHECKPOINT.parent
+        if path.is_file():
+            assert resolve_model_checkpoint(name) == path
+    if DEFAULT_MODEL_CHECKPOINT.is_file():
+        assert resolve_model_checkpoint("") == DEFAULT_MODEL_CHECKPOINT
+        assert resolve_model_checkpoint(None) == DEFAULT_MODEL_CHECKPOINT
+    own = tmp_path / "own.pt"
+    own.write_bytes(b"x")
+    assert resolve_model_checkpoint(str(own)) == own
+    # A file in the working directory called like a bundled model is that file.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "small").write_bytes(b"x")
+    assert resolve_model_checkpoint("small").resolve() == (tmp_path / "small").resolve()
 
 
 def test_the_model_runs_at_the_near_plane_it_was_trained_with(tmp_path, frames):

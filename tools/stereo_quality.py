@@ -54,7 +54,11 @@ def _cloud_errors(pipeline: SemanticSplatPipeline, scene, frame) -> np.ndarray:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default="", help="model (default: the bundled one)")
+    parser.add_argument(
+        "--checkpoint",
+        default="small_stereo",
+        help="model: a file or a bundled name (default: small_stereo, config/bringup.yaml's)",
+    )
     parser.add_argument("--frames", type=int, default=20, help="frames, 1.5 s apart")
     parser.add_argument("--seed", type=int, default=200005, help="scene seed")
     parser.add_argument("--input", default=f"{IW}x{IH}", help="model input WxH (the node's)")

@@ -24,7 +24,12 @@ DEFAULT_SEEDS = "200000:200020"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=None, help="model (default: shipped)")
+    parser.add_argument(
+        "--checkpoint",
+        type=Path,
+        default=None,
+        help="model: a checkpoint file or a bundled name (small, small_stereo); default: small",
+    )
     parser.add_argument(
         "--compare",
         action="append",
@@ -187,7 +192,7 @@ def run(args: argparse.Namespace) -> int:
 
     from semanticsplat_ros.data.splits import parse_seeds
     from semanticsplat_ros.eval.teachers import class_queries, load_class_prompts
-    from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT, resolve_device
+    from semanticsplat_ros.pipeline import resolve_device, resolve_model_checkpoint
 
     seeds = parse_seeds(args.seeds)
     device = resolve_device(args.device)
@@ -222,10 +227,10 @@ def run(args: argparse.Namespace) -> int:
     from semanticsplat_ros.teachers.sam import load_tiny_sam
 
     protocols = tuple(p.strip() for p in args.protocols.split(",") if p.strip())
-    rows = [("ours", args.checkpoint or DEFAULT_MODEL_CHECKPOINT), *_parse_compare(args.compare)]
-    for _, path in rows:
-        if not Path(path).is_file():
-            raise FileNotFoundError(f"model checkpoint {path} not found")
+    rows = [
+        (name, resolve_model_checkpoint(path))
+        for name, path in [("ours", args.checkpoint), *_parse_compare(args.compare)]
+    ]
     sam = load_tiny_sam().to(device).eval()
     lang = load_tiny_lseg().to(device).eval()
     class_embeddings = lang.text_encoder.encode(class_queries(class_prompts)).to(device)

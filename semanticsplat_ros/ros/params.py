@@ -112,7 +112,8 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "model_checkpoint",
         "str",
         "",
-        "Path of the SemanticSplat checkpoint; empty = the package's bundled default.",
+        "SemanticSplat checkpoint: a path or a bundled model's name (small, small_stereo);"
+        " empty = small.",
         read_only=True,
     ),
     ParamSpec(
