@@ -110,6 +110,10 @@ class PipelineConfig:
     """Texts embedded for the classes (same length as classes), or empty to use the names."""
     query_threshold: float = 0.5
     """Default score threshold of text queries, in (0, 1)."""
+    segments_within_class: bool = True
+    """Clip point-prompt segments to the prompted pixel's class: in each camera, SAM's masks keep
+    only the pixels the language field labels like the prompted pixel, so a segment does not spill
+    from a chair onto the floor or table. Off = SAM's masks as decoded."""
     occlusion_tolerance: float = 0.1
     """A 3D point in a camera's image counts as occluded there when it lies more than this
     fraction behind the camera's predicted depth at that pixel (a point in front of the
@@ -572,14 +576,30 @@ class SemanticSplatPipeline:
         with self._lock:
             pred = self.sam.predict_masks(scene.seg_embeddings[idx], pts, (h, w))
         logits, iou = pred.logits[:, 0], pred.iou[:, 0]  # (k, 3, h, w), (k, 3)
+        masks_of = logits > 0  # (k, 3, h, w)
+        if self.config.segments_within_class:
+            masks_of = masks_of & self._same_class(scene, idx, prompts)[:, None]
         # segment_anything orders multimask outputs by granularity: index 0 is the smallest.
         levels = ("small", "medium", "large")
         results = []
         for level in range(3):
-            masks = {i: logits[j, level] > 0 for j, i in enumerate(idx)}
+            masks = {i: masks_of[j, level] for j, i in enumerate(idx)}
             score = float(iou[:, level].mean().clamp(0, 1))
             results.append(self._segment_from_masks(scene, levels[level], score, masks))
         return results
+
+    @staticmethod
+    def _same_class(
+        scene: EncodedScene, idx: list[int], prompts: dict[int, tuple[float, float]]
+    ) -> Tensor:
+        """(k, h, w): the pixels of each prompted camera labelled like its prompted pixel."""
+        h, w = scene.labels.shape[-2:]
+        out = []
+        for i in idx:
+            u, v = prompts[i]
+            label = scene.labels[i, min(int(v), h - 1), min(int(u), w - 1)]
+            out.append(scene.labels[i] == label)
+        return torch.stack(out)
 
     def segment_pixel(
         self, scene: EncodedScene, camera: str, u: float, v: float

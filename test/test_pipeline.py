@@ -84,6 +84,18 @@ def test_segment_pixel_returns_three_levels(pipeline, scene):
     )
 
 
+def test_segments_stay_within_the_prompted_pixels_class(pipeline, scene, monkeypatch):
+    clipped = pipeline.segment_pixel(scene, "left", 40.0, 30.0)
+    labels = scene.label_image(0)
+    for r in clipped:
+        assert (labels[r.masks["left"]] == labels[30, 40]).all()
+    monkeypatch.setattr(pipeline.config, "segments_within_class", False)
+    raw = pipeline.segment_pixel(scene, "left", 40.0, 30.0)
+    for a, b in zip(clipped, raw, strict=True):
+        assert not (a.masks["left"] & ~b.masks["left"]).any()  # clipping only removes pixels
+        assert a.score == b.score  # SAM's predicted IoU, as decoded
+
+
 def test_segment_point_rejects_points_no_camera_sees(pipeline, scene):
     behind = scene.c2w[0, :3, 3] - 5 * scene.c2w[0, :3, 2]
     with pytest.raises(ValueError, match="not visible"):

@@ -10,11 +10,12 @@ input by default):
   at the camera resolution) over its distance to the camera (``eval.metrics.surface_distance_ratio``);
 * pixel prompt: a pixel at the centre of the largest chair region of the left camera is prompted
   twice: through ``SemanticSplatPipeline.segment_pixel`` (the SAM decoder on our rendered
-  segmentation field, what ``~/segment_point`` answers) and through the SAM teacher on the image
-  itself. Each takes the best of its three masks against the true chair region, as the node
+  segmentation field, its masks clipped to the prompted pixel's class unless ``--raw-segments``:
+  what ``~/segment_point`` answers) and through the SAM teacher on the image itself. Each takes the best of its three masks against the true chair region, as the node
   quality test does.
 
     .venv/bin/python tools/stereo_quality.py [--checkpoint PATH] [--frames 20] [--input 96x72]
+        [--seed 200005] [--raw-segments]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import torch
 from scipy import ndimage
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
+from semanticsplat_ros.data.splits import parse_seeds
 from semanticsplat_ros.eval.metrics import surface_distance_ratio
 from semanticsplat_ros.geometry.projection import unproject_depth
 from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
@@ -60,19 +62,37 @@ def main() -> None:
         help="model: a file or a bundled name (default: small_stereo, config/bringup.yaml's)",
     )
     parser.add_argument("--frames", type=int, default=20, help="frames, 1.5 s apart")
-    parser.add_argument("--seed", type=int, default=200005, help="scene seed")
+    parser.add_argument(
+        "--seed",
+        default="200005",
+        help="scene seed, or seeds START:END (each scene's frames in turn)",
+    )
     parser.add_argument("--input", default=f"{IW}x{IH}", help="model input WxH (the node's)")
+    parser.add_argument(
+        "--raw-segments",
+        action="store_true",
+        help="the SAM decoder's masks as decoded (segments_within_class off)",
+    )
     args = parser.parse_args()
     iw, ih = (int(x) for x in args.input.lower().split("x"))
     torch.set_num_threads(1)
     chair = CLASS_NAMES.index("chair")
-    rig = SimRig(SimRigConfig(rig="stereo", scene_seed=args.seed, width=W, height=H))
     pipeline = SemanticSplatPipeline(
-        PipelineConfig(model_checkpoint=args.checkpoint, input_width=iw, input_height=ih)
+        PipelineConfig(
+            model_checkpoint=args.checkpoint,
+            input_width=iw,
+            input_height=ih,
+            segments_within_class=not args.raw_segments,
+        )
     )
     ours, teacher, depth_errors, cloud_errors = [], [], [], []
-    for t in 0.5 + 1.5 * np.arange(args.frames):
-        frame = rig.frame_at(float(t))
+    seeds = parse_seeds(args.seed)
+    shots = [(seed, float(t)) for seed in seeds for t in 0.5 + 1.5 * np.arange(args.frames)]
+    rig = None
+    for seed, t in shots:
+        if rig is None or rig.config.scene_seed != seed:
+            rig = SimRig(SimRigConfig(rig="stereo", scene_seed=seed, width=W, height=H))
+        frame = rig.frame_at(t)
         frames = [
             CameraFrame(f"cam{i}", frame.images[i], frame.K[i], frame.c2w[i], float(t))
             for i in range(len(frame.images))
@@ -85,7 +105,7 @@ def main() -> None:
         depth_errors.append(np.concatenate(errors))
         cloud_errors.append(_cloud_errors(pipeline, scene, frame))
         line = (
-            f"t={t:5.1f} s  depth {np.median(depth_errors[-1]):.3f}"
+            f"{f'seed {seed} ' if len(seeds) > 1 else ''}t={t:5.1f} s  depth {np.median(depth_errors[-1]):.3f}"
             f"  cloud {np.median(cloud_errors[-1]):.3f}"
         )
         regions, n = ndimage.label(frame.labels[0] == chair)

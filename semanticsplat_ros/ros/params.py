@@ -292,6 +292,14 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         1.0,
     ),
     ParamSpec(
+        "segments_within_class",
+        "bool",
+        True,
+        "Clip ~/segment_point's masks to the prompted pixel's class (the language field's labels)"
+        "; false = the SAM decoder's masks as decoded.",
+        read_only=True,
+    ),
+    ParamSpec(
         "diagnostics_period_s",
         "float",
         1.0,
@@ -385,6 +393,7 @@ class NodeParams:
     cloud_stride: int
     min_opacity: float
     query_threshold: float
+    segments_within_class: bool
     diagnostics_period_s: float
     random_weights: bool = False
     autostart: bool = True
