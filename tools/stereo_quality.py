@@ -11,8 +11,8 @@ input by default):
 * pixel prompt: a pixel at the centre of the largest chair region of the left camera is prompted
   twice: through ``SemanticSplatPipeline.segment_pixel`` (the SAM decoder on our rendered
   segmentation field, its masks clipped to the prompted pixel's class unless ``--raw-segments``:
-  what ``~/segment_point`` answers) and through the SAM teacher on the image itself. Each takes the best of its three masks against the true chair region, as the node
-  quality test does.
+  what ``~/segment_point`` answers) and through the SAM teacher on the image itself. Each takes
+  the best of its three masks against the true chair region, as the node quality test does.
 
     .venv/bin/python tools/stereo_quality.py [--checkpoint PATH] [--frames 20] [--input 96x72]
         [--seed 200005] [--raw-segments]
@@ -54,6 +54,14 @@ def _cloud_errors(pipeline: SemanticSplatPipeline, scene, frame) -> np.ndarray:
     return surface_distance_ratio(cloud.xyz, centres, np.concatenate(surface))
 
 
+def _rig_frames(seeds: range, frames: int):
+    """(seed, t, stereo rig frame) for ``frames`` instants 1.5 s apart in each scene."""
+    for seed in seeds:
+        rig = SimRig(SimRigConfig(rig="stereo", scene_seed=seed, width=W, height=H))
+        for t in 0.5 + 1.5 * np.arange(frames):
+            yield seed, float(t), rig.frame_at(float(t))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -87,12 +95,7 @@ def main() -> None:
     )
     ours, teacher, depth_errors, cloud_errors = [], [], [], []
     seeds = parse_seeds(args.seed)
-    shots = [(seed, float(t)) for seed in seeds for t in 0.5 + 1.5 * np.arange(args.frames)]
-    rig = None
-    for seed, t in shots:
-        if rig is None or rig.config.scene_seed != seed:
-            rig = SimRig(SimRigConfig(rig="stereo", scene_seed=seed, width=W, height=H))
-        frame = rig.frame_at(t)
+    for seed, t, frame in _rig_frames(seeds, args.frames):
         frames = [
             CameraFrame(f"cam{i}", frame.images[i], frame.K[i], frame.c2w[i], float(t))
             for i in range(len(frame.images))
@@ -105,8 +108,8 @@ def main() -> None:
         depth_errors.append(np.concatenate(errors))
         cloud_errors.append(_cloud_errors(pipeline, scene, frame))
         line = (
-            f"{f'seed {seed} ' if len(seeds) > 1 else ''}t={t:5.1f} s  depth {np.median(depth_errors[-1]):.3f}"
-            f"  cloud {np.median(cloud_errors[-1]):.3f}"
+            f"{f'seed {seed} ' if len(seeds) > 1 else ''}t={t:5.1f} s"
+            f"  depth {np.median(depth_errors[-1]):.3f}  cloud {np.median(cloud_errors[-1]):.3f}"
         )
         regions, n = ndimage.label(frame.labels[0] == chair)
         if n == 0:
