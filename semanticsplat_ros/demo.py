@@ -799,7 +799,7 @@ def write_outputs(
             grid = image_grid(
                 [segment_tiles(seg, marker)],
                 captions=[caption],
-                title=f"~/segment_point {seg.label} mask, predicted IoU {seg.score:.2f}{rw_title}",
+                title=f"~/segment_point {seg.label} mask, score {seg.score:.2f}{rw_title}",
             )
             w.png(
                 f"{prefix}_{seg.label}.png",

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float
+from scipy import ndimage
 from torch import Tensor
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
@@ -55,6 +56,10 @@ BUNDLED_MODELS = {
 """Models shipped with the package, by the name ``model_checkpoint`` / ``--checkpoint`` accept:
 ``small`` is the default; ``small_stereo`` is it fine-tuned for the sim rig's 11 cm stereo head
 at 96x72 (assets/checkpoints/README.md), what config/bringup.yaml runs."""
+
+
+SEGMENT_REFINEMENTS = ("none", "class", "object")
+"""Values of ``PipelineConfig.segment_refinement``."""
 
 
 def resolve_model_checkpoint(value: str | Path | None, hint: str = "") -> Path:
@@ -110,10 +115,14 @@ class PipelineConfig:
     """Texts embedded for the classes (same length as classes), or empty to use the names."""
     query_threshold: float = 0.5
     """Default score threshold of text queries, in (0, 1)."""
-    segments_within_class: bool = True
-    """Clip point-prompt segments to the prompted pixel's class: in each camera, SAM's masks keep
-    only the pixels the language field labels like the prompted pixel, so a segment does not spill
-    from a chair onto the floor or table. Off = SAM's masks as decoded."""
+    segment_refinement: str = "object"
+    """How point-prompt segments use the language field's labels (``SEGMENT_REFINEMENTS``).
+    ``none``: SAM's three masks as decoded. ``class``: in each camera, each mask keeps only the
+    prompted pixel's region: the connected pixels the language field labels like the prompted
+    pixel, so a segment does not spill from a chair onto the floor, the table or the next chair.
+    ``object`` (default): as ``class``, and the large level is that whole region (the prompted
+    object as the scene's labels see it; its score the mean label score inside), since the
+    distilled SAM decoder's large mask often covers only part of an object."""
     occlusion_tolerance: float = 0.1
     """A 3D point in a camera's image counts as occluded there when it lies more than this
     fraction behind the camera's predicted depth at that pixel (a point in front of the
@@ -296,6 +305,11 @@ class SemanticSplatPipeline:
             )
         if not 0.0 < config.query_threshold < 1.0:
             raise ValueError(f"query_threshold must be in (0, 1), got {config.query_threshold}")
+        if config.segment_refinement not in SEGMENT_REFINEMENTS:
+            raise ValueError(
+                f"segment_refinement must be one of {', '.join(SEGMENT_REFINEMENTS)};"
+                f" got {config.segment_refinement!r}"
+            )
         self.device = resolve_device(config.device)
         self._lock = threading.RLock()
         self.model, self.model_meta = self._load_model()
@@ -577,29 +591,37 @@ class SemanticSplatPipeline:
             pred = self.sam.predict_masks(scene.seg_embeddings[idx], pts, (h, w))
         logits, iou = pred.logits[:, 0], pred.iou[:, 0]  # (k, 3, h, w), (k, 3)
         masks_of = logits > 0  # (k, 3, h, w)
-        if self.config.segments_within_class:
-            masks_of = masks_of & self._same_class(scene, idx, prompts)[:, None]
+        scores = iou.mean(0).clamp(0, 1).tolist()  # SAM's predicted IoU per level
+        refinement = self.config.segment_refinement
+        if refinement != "none":
+            region = self._prompted_region(scene, idx, prompts)  # (k, h, w)
+            masks_of = masks_of & region[:, None]
+            if refinement == "object":
+                masks_of[:, 2] = region
+                scores[2] = float(scene.scores[idx][region].mean()) if region.any() else 0.0
         # segment_anything orders multimask outputs by granularity: index 0 is the smallest.
         levels = ("small", "medium", "large")
         results = []
         for level in range(3):
             masks = {i: masks_of[j, level] for j, i in enumerate(idx)}
-            score = float(iou[:, level].mean().clamp(0, 1))
-            results.append(self._segment_from_masks(scene, levels[level], score, masks))
+            results.append(self._segment_from_masks(scene, levels[level], scores[level], masks))
         return results
 
     @staticmethod
-    def _same_class(
+    def _prompted_region(
         scene: EncodedScene, idx: list[int], prompts: dict[int, tuple[float, float]]
     ) -> Tensor:
-        """(k, h, w): the pixels of each prompted camera labelled like its prompted pixel."""
+        """(k, h, w) bool: in each prompted camera, the 4-connected region of pixels labelled
+        like its prompted pixel that holds that pixel."""
         h, w = scene.labels.shape[-2:]
         out = []
         for i in idx:
             u, v = prompts[i]
-            label = scene.labels[i, min(int(v), h - 1), min(int(u), w - 1)]
-            out.append(scene.labels[i] == label)
-        return torch.stack(out)
+            vi, ui = min(int(v), h - 1), min(int(u), w - 1)
+            same = (scene.labels[i] == scene.labels[i, vi, ui]).cpu().numpy()
+            regions, _ = ndimage.label(same)
+            out.append(torch.from_numpy(regions == regions[vi, ui]))
+        return torch.stack(out).to(scene.labels.device)
 
     def segment_pixel(
         self, scene: EncodedScene, camera: str, u: float, v: float

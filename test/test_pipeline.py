@@ -84,16 +84,38 @@ def test_segment_pixel_returns_three_levels(pipeline, scene):
     )
 
 
-def test_segments_stay_within_the_prompted_pixels_class(pipeline, scene, monkeypatch):
-    clipped = pipeline.segment_pixel(scene, "left", 40.0, 30.0)
-    labels = scene.label_image(0)
-    for r in clipped:
-        assert (labels[r.masks["left"]] == labels[30, 40]).all()
-    monkeypatch.setattr(pipeline.config, "segments_within_class", False)
-    raw = pipeline.segment_pixel(scene, "left", 40.0, 30.0)
-    for a, b in zip(clipped, raw, strict=True):
-        assert not (a.masks["left"] & ~b.masks["left"]).any()  # clipping only removes pixels
-        assert a.score == b.score  # SAM's predicted IoU, as decoded
+def test_segment_refinements_keep_to_the_prompted_region(pipeline, scene, monkeypatch):
+    from scipy import ndimage
+
+    from semanticsplat_ros.pipeline import SEGMENT_REFINEMENTS
+    from semanticsplat_ros.ros.params import NODE_PARAMETERS
+
+    assert next(p for p in NODE_PARAMETERS if p.name == "segment_refinement").choices == (
+        SEGMENT_REFINEMENTS
+    )
+    # pixel (40.5, 30.5) of the 80x60 camera is (32.4, 24.4) at the 64x48 input
+    labels = scene.labels[0].numpy()
+    regions, _ = ndimage.label(labels == labels[24, 32])
+    at_input = torch.from_numpy(regions == regions[24, 32])
+    region = scene.resize_to_camera(at_input.to(torch.uint8), 0).astype(bool)
+    out = {}
+    for refinement in SEGMENT_REFINEMENTS:
+        monkeypatch.setattr(pipeline.config, "segment_refinement", refinement)
+        out[refinement] = pipeline.segment_pixel(scene, "left", 40.5, 30.5)
+    for raw, clipped, obj in zip(out["none"], out["class"], out["object"], strict=True):
+        # clipping keeps the SAM mask's pixels inside the prompted pixel's connected region
+        assert np.array_equal(clipped.masks["left"], raw.masks["left"] & region)
+        assert clipped.score == raw.score  # SAM's predicted IoU, as decoded
+        if obj.label == "large":  # the object level is the whole region, scored by its labels
+            assert np.array_equal(obj.masks["left"], region)
+            assert obj.score == pytest.approx(float(scene.scores[0][at_input].mean()), rel=1e-3)
+        else:
+            assert np.array_equal(obj.masks["left"], clipped.masks["left"])
+
+
+def test_segment_refinement_is_checked():
+    with pytest.raises(ValueError, match="segment_refinement must be one of none, class, object"):
+        SemanticSplatPipeline(PipelineConfig(segment_refinement="objects", random_weights=True))
 
 
 def test_segment_point_rejects_points_no_camera_sees(pipeline, scene):

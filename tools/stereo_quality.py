@@ -10,12 +10,12 @@ input by default):
   at the camera resolution) over its distance to the camera (``eval.metrics.surface_distance_ratio``);
 * pixel prompt: a pixel at the centre of the largest chair region of the left camera is prompted
   twice: through ``SemanticSplatPipeline.segment_pixel`` (the SAM decoder on our rendered
-  segmentation field, its masks clipped to the prompted pixel's class unless ``--raw-segments``:
-  what ``~/segment_point`` answers) and through the SAM teacher on the image itself. Each takes
-  the best of its three masks against the true chair region, as the node quality test does.
+  segmentation field, refined with the labels as ``--refinement`` says, default object: what
+  ``~/segment_point`` answers) and through the SAM teacher on the image itself. Each takes the
+  best of its three masks against the true chair region, as the node quality test does.
 
     .venv/bin/python tools/stereo_quality.py [--checkpoint PATH] [--frames 20] [--input 96x72]
-        [--seed 200005] [--raw-segments]
+        [--seed 200005] [--refinement object|class|none]
 """
 
 from __future__ import annotations
@@ -30,7 +30,12 @@ from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.data.splits import parse_seeds
 from semanticsplat_ros.eval.metrics import surface_distance_ratio
 from semanticsplat_ros.geometry.projection import unproject_depth
-from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
+from semanticsplat_ros.pipeline import (
+    SEGMENT_REFINEMENTS,
+    CameraFrame,
+    PipelineConfig,
+    SemanticSplatPipeline,
+)
 from semanticsplat_ros.ros.sim_rig import SimRig, SimRigConfig
 
 W, H, IW, IH = 128, 96, 96, 72
@@ -77,9 +82,10 @@ def main() -> None:
     )
     parser.add_argument("--input", default=f"{IW}x{IH}", help="model input WxH (the node's)")
     parser.add_argument(
-        "--raw-segments",
-        action="store_true",
-        help="the SAM decoder's masks as decoded (segments_within_class off)",
+        "--refinement",
+        choices=SEGMENT_REFINEMENTS,
+        default="object",
+        help="segment_refinement: how the prompt's masks use the labels (default: object, the node's)",
     )
     args = parser.parse_args()
     iw, ih = (int(x) for x in args.input.lower().split("x"))
@@ -90,10 +96,10 @@ def main() -> None:
             model_checkpoint=args.checkpoint,
             input_width=iw,
             input_height=ih,
-            segments_within_class=not args.raw_segments,
+            segment_refinement=args.refinement,
         )
     )
-    ours, teacher, depth_errors, cloud_errors = [], [], [], []
+    ours, teacher, depth_errors, cloud_errors, labelled_chair = [], [], [], [], []
     seeds = parse_seeds(args.seed)
     for seed, t, frame in _rig_frames(seeds, args.frames):
         frames = [
@@ -126,6 +132,7 @@ def main() -> None:
         )
         segments = pipeline.segment_pixel(scene, "cam0", u + 0.5, v + 0.5)
         ours.append(max(_iou(s.masks["cam0"], target) for s in segments))
+        labelled_chair.append(bool(scene.label_image(0)[v, u] == chair))
         h, w = scene.depth.shape[-2:]
         prompt = torch.tensor([[[(u + 0.5) * w / W - 0.5, (v + 0.5) * h / H - 0.5]]])
         with torch.no_grad():
@@ -152,7 +159,8 @@ def main() -> None:
         raise SystemExit("no frame shows a chair covering 1% of the left image")
     print(
         f"{len(ours)} frames: mean best-of-3 IoU ours {np.mean(ours):.3f}, teacher"
-        f" {np.mean(teacher):.3f}; ours >= 0.5 in {np.mean(np.array(ours) >= 0.5):.0%} of frames"
+        f" {np.mean(teacher):.3f}; ours >= 0.5 in {np.mean(np.array(ours) >= 0.5):.0%} of frames;"
+        f" the prompted pixel labelled chair in {np.mean(labelled_chair):.0%}"
     )
 
 

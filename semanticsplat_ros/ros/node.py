@@ -151,7 +151,7 @@ def pipeline_config(params: NodeParams) -> PipelineConfig:
         classes=tuple(params.classes),
         class_prompts=tuple(params.class_prompts),
         query_threshold=min(max(params.query_threshold, 1e-3), 1 - 1e-3),
-        segments_within_class=params.segments_within_class,
+        segment_refinement=params.segment_refinement,
         random_weights=params.random_weights,
     )
 

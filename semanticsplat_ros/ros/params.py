@@ -292,11 +292,13 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         1.0,
     ),
     ParamSpec(
-        "segments_within_class",
-        "bool",
-        True,
-        "Clip ~/segment_point's masks to the prompted pixel's class (the language field's labels)"
-        "; false = the SAM decoder's masks as decoded.",
+        "segment_refinement",
+        "str",
+        "object",
+        "How ~/segment_point's masks use the language field's labels: none = the SAM decoder's"
+        " masks as decoded; class = each clipped to the prompted pixel's connected class region;"
+        " object = as class, and the large level is that whole region.",
+        choices=("none", "class", "object"),  # pipeline.SEGMENT_REFINEMENTS
         read_only=True,
     ),
     ParamSpec(
@@ -393,7 +395,7 @@ class NodeParams:
     cloud_stride: int
     min_opacity: float
     query_threshold: float
-    segments_within_class: bool
+    segment_refinement: str
     diagnostics_period_s: float
     random_weights: bool = False
     autostart: bool = True
