@@ -38,7 +38,13 @@ from semanticsplat_ros.geometry import (
     unproject,
     unproject_depth,
 )
-from semanticsplat_ros.queries import OrientedBox, classify, oriented_box, query_masks
+from semanticsplat_ros.queries import (
+    OrientedBox,
+    classify,
+    cosine_scores,
+    oriented_box,
+    query_masks,
+)
 from semanticsplat_ros.render.types import Gaussians
 
 MAX_QUERY_CHARS = 256
@@ -175,6 +181,9 @@ class EncodedScene:
     """Leading feature channels of ``gaussians.features`` that are the segmentation feature."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent per stage of ``encode``."""
+    class_embeddings: Tensor | None = None
+    """(k, c) text embeddings of ``classes`` (what ``labels`` were classified with); lets
+    ``label_image`` classify at the camera's resolution. None: labels are resized instead."""
 
     @property
     def num_views(self) -> int:
@@ -200,8 +209,15 @@ class EncodedScene:
         return self.resize_to_camera(self.depth[index], index, "bilinear").astype(np.float32)
 
     def label_image(self, index: int) -> np.ndarray:
-        """(H, W) class ids at the camera's original resolution."""
-        return self.resize_to_camera(self.labels[index], index).astype(np.int64)
+        """(H, W) class ids at the camera's original resolution: the argmax of the class scores
+        upsampled bilinearly (smooth class boundaries, as segmentation networks upsample logits),
+        or the labels resized when the scene holds no class embeddings."""
+        H, W = self.image_sizes[index]
+        if self.class_embeddings is None or tuple(self.labels.shape[-2:]) == (H, W):
+            return self.resize_to_camera(self.labels[index], index).astype(np.int64)
+        scores = cosine_scores(self.language[index : index + 1], self.class_embeddings)
+        scores = F.interpolate(scores, size=(H, W), mode="bilinear", align_corners=False)
+        return scores[0].argmax(0).cpu().numpy().astype(np.int64)
 
 
 @dataclass
@@ -411,6 +427,7 @@ class SemanticSplatPipeline:
                 "labels": labels,
                 "scores": scores,
                 "classes": self.classes,
+                "class_embeddings": self.class_embeddings,
             }
         )
 
@@ -474,7 +491,7 @@ class SemanticSplatPipeline:
             seg, lang = self.model.decode_features(rendered)
             timings["render"] = time.perf_counter() - t
             labels, scores = classify(lang[0], self.class_embeddings)
-            classes = self.classes
+            classes, class_embeddings = self.classes, self.class_embeddings
         timings["total"] = time.perf_counter() - t0
         return EncodedScene(
             names=[f.name for f in frames],
@@ -492,6 +509,7 @@ class SemanticSplatPipeline:
             gaussians=out.gaussians.detach(),
             seg_dim=out.seg_dim,
             timings=timings,
+            class_embeddings=class_embeddings,
         )
 
     # ------------------------------------------------------------------ outputs

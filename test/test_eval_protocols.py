@@ -139,3 +139,34 @@ def test_eval_baseline_on_fewer_scenes_is_compared_with_ours_on_the_same_scenes(
         same["language"]["target"]["ours"]["miou"]
     )
     assert base["ours_psnr"] != pytest.approx(result["nvs"]["psnr"])  # different scenes
+
+
+def test_eval_rig_takes_the_rigs_cameras_at_one_instant_as_context(capsys):
+    import argparse
+
+    from semanticsplat_ros.cli import main
+    from semanticsplat_ros.data.rigs import get_rig
+    from semanticsplat_ros.eval.commands import _dataset, add_arguments
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--rig", "stereo", "--seeds", "200000:200001"])
+    ex = _dataset(args, range(200000, 200001), 32, 32)[0]
+    rig = get_rig("stereo")
+    centres = ex.context.c2w[:, :3, 3]
+    offsets = torch.tensor([c.offset for c in rig.cameras], dtype=torch.float32)
+    assert ex.context.num_views == len(rig.cameras)
+    assert torch.linalg.norm(centres[0] - centres[1]) == pytest.approx(
+        float(torch.linalg.norm(offsets[0] - offsets[1])), abs=1e-4
+    )
+    moving = _dataset(parser.parse_args([]), range(200000, 200001), 32, 32)[0]
+    assert torch.linalg.norm(moving.context.c2w[0, :3, 3] - moving.context.c2w[1, :3, 3]) > 0.05
+    assert main(["eval", "--rig", "stereo", "--data", "anywhere", "--no-progress"]) == 1
+    assert "--rig renders synthetic scenes" in capsys.readouterr().err
+    assert len(_dataset(args, range(200000, 200002), 32, 32)) == 2  # one example per scene
+    more = parser.parse_args(["--rig", "stereo", "--examples-per-scene", "3"])
+    examples = _dataset(more, range(200000, 200002), 32, 32)
+    assert len(examples) == 6
+    assert not torch.equal(examples[0].context.c2w, examples[1].context.c2w)
+    with pytest.raises(ValueError, match="num_context must be 4"):
+        _dataset(parser.parse_args(["--rig", "ring4"]), range(200000, 200001), 32, 32)

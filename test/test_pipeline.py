@@ -69,6 +69,23 @@ def test_semantic_cloud_points_lie_on_the_depth_rays(pipeline, scene):
     assert p_cam[2] == pytest.approx(float(scene.depth[0, 0, 0]), rel=1e-4)
 
 
+def test_label_images_classify_at_the_camera_resolution(scene):
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from semanticsplat_ros.queries import cosine_scores
+
+    labels = scene.label_image(0)
+    scores = cosine_scores(scene.language[:1], scene.class_embeddings)
+    expected = F.interpolate(scores, size=(60, 80), mode="bilinear", align_corners=False)
+    assert np.array_equal(labels, expected[0].argmax(0).numpy())
+    resized = scene.resize_to_camera(scene.labels[0], 0)
+    assert (labels == resized).mean() > 0.8  # the same labels, boundaries smoother
+    bare = dataclasses.replace(scene, class_embeddings=None)  # labels resized instead
+    assert np.array_equal(bare.label_image(0), resized)
+
+
 def test_segment_pixel_returns_three_levels(pipeline, scene):
     results = pipeline.segment_pixel(scene, "left", 40.0, 30.0)
     assert [r.label for r in results] == ["small", "medium", "large"]

@@ -8,7 +8,9 @@ config/bringup.yaml has it: ``small_stereo``). Checked:
   from the true surfaces (the acceptance line; ``eval.metrics.surface_distance_ratio``), and,
   stricter, the published depth images are within 5% along each ray;
 * labels: the node's labels agree with the true classes at least as often as the pipeline does
-  on the same frames in-process (the code path `semanticsplat eval` measures), within 1 point;
+  on the same frames in-process (the model and classification `semanticsplat eval` measures,
+  here at the camera's resolution), within 1 point; across scenes the two are compared in the
+  README (`semanticsplat eval --rig stereo` vs `tools/stereo_quality.py`);
 * services from this (another) process: segment_point in pixel and 3D-point form (the node's
   ``segment_refinement``, object), query_text for 'chair' and a synonym ('seat'), each with
   IoU >= 0.5 against ground truth and the centroid / box in fixed_frame.

@@ -45,7 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="folder of ScanNet-layout scenes to evaluate on instead of synthetic scenes (--seeds)",
     )
     parser.add_argument(
-        "--examples-per-scene", type=int, default=4, help="with --data: examples drawn per scene"
+        "--examples-per-scene",
+        type=int,
+        default=None,
+        help="examples drawn per scene (default: 4 with --data, 1 on synthetic scenes)",
     )
     parser.add_argument("--height", type=int, default=None, help="default: the training height")
     parser.add_argument("--width", type=int, default=None, help="default: the training width")
@@ -55,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--context-span",
         default="0.5:1.4",
         help="range of seconds between first and last context frame on the trajectory (MIN:MAX)",
+    )
+    parser.add_argument(
+        "--rig",
+        default=None,
+        help="evaluate on a robot rig's views instead of a moving camera's: context = every camera"
+        " of RIG (stereo, head_wrist, ring4) at one instant (--num-context = its camera count),"
+        " targets = its cameras within half the span (what small_stereo was fine-tuned on)",
     )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--teachers", action="store_true", help="evaluate the 2D teachers only")
@@ -139,7 +149,7 @@ def _per_class_table(results: dict, names: list[str]) -> list[str]:
     return [*lines, ""]
 
 
-def _sampling(span: str):
+def _sampling(span: str, rig: str | None = None):
     from semanticsplat_ros.data.synthetic import ViewSampling
 
     lo, sep, hi = span.partition(":")
@@ -149,7 +159,9 @@ def _sampling(span: str):
         low = high = float("nan")
     if not sep or not 0 < low <= high:
         raise ValueError(f"--context-span takes MIN:MAX seconds with 0 < MIN <= MAX, got {span!r}")
-    return ViewSampling(min_span_s=low, max_span_s=high)
+    if rig is None:
+        return ViewSampling(min_span_s=low, max_span_s=high)
+    return ViewSampling(min_span_s=low, max_span_s=high, rig=rig, rig_instant=True)
 
 
 def _method_rows(results: dict, names: list[str]) -> list[tuple[str, dict, str]]:
@@ -201,6 +213,10 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if args.data is not None and (args.baseline or args.teachers):
         raise ValueError("--baseline and --teachers run on synthetic scenes (--seeds), not --data")
+    if args.rig is not None and (args.data is not None or args.teachers):
+        raise ValueError(
+            "--rig renders synthetic scenes for our model; not with --data or --teachers"
+        )
     results: dict = {
         "seeds": f"{seeds.start}:{seeds.stop}",
         "class_prompts": class_queries(class_prompts),
@@ -208,6 +224,8 @@ def run(args: argparse.Namespace) -> int:
     if args.data is not None:
         results["data"] = str(args.data)
         del results["seeds"]
+    if args.rig is not None:
+        results["rig"] = args.rig
 
     if args.teachers:
         from semanticsplat_ros.eval.teachers import evaluate_teachers
@@ -293,6 +311,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _per_scene(args: argparse.Namespace, default: int) -> int:
+    return default if args.examples_per_scene is None else args.examples_per_scene
+
+
 def _dataset(args: argparse.Namespace, seeds: range, h: int, w: int, near: float | None = None):
     """The examples to evaluate: ScanNet-layout scenes under ``--data`` (at their own near
     plane), else synthetic ``seeds`` with the near plane ``near`` (the model's)."""
@@ -301,13 +323,14 @@ def _dataset(args: argparse.Namespace, seeds: range, h: int, w: int, near: float
 
         return ScanNetDataset(
             args.data, h, w, num_context=args.num_context, num_target=args.num_target,
-            examples_per_scene=args.examples_per_scene, skip_invalid_poses=True,
+            examples_per_scene=_per_scene(args, 4), skip_invalid_poses=True,
         )  # fmt: skip
     from semanticsplat_ros.data.synthetic import SyntheticDataset
 
     return SyntheticDataset(
         seeds, height=h, width=w, num_context=args.num_context, num_target=args.num_target,
-        sampling=_sampling(args.context_span), near=near,
+        sampling=_sampling(args.context_span, args.rig), near=near,
+        examples_per_scene=_per_scene(args, 1),
     )  # fmt: skip
 
 

@@ -154,8 +154,8 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict[str, Any]:
                         os.environ.pop(k, None)
                     else:
                         os.environ[k] = v
-    if any(code != 0 for code in codes.values()):
-        result["log_tail"] = log_tail
+    if any(code != 0 for code in codes.values()) or result.get("dropped", {}).get("skipped"):
+        result["log_tail"] = log_tail  # the nodes' own words on what went wrong
     result.update(
         exit_codes=codes,
         config={
