@@ -40,7 +40,7 @@ from semanticsplat_ros.geometry import (
 )
 from semanticsplat_ros.queries import (
     OrientedBox,
-    classify,
+    classify_cosine,
     cosine_scores,
     oriented_box,
     query_masks,
@@ -181,9 +181,10 @@ class EncodedScene:
     """Leading feature channels of ``gaussians.features`` that are the segmentation feature."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds spent per stage of ``encode``."""
-    class_embeddings: Tensor | None = None
-    """(k, c) text embeddings of ``classes`` (what ``labels`` were classified with); lets
-    ``label_image`` classify at the camera's resolution. None: labels are resized instead."""
+    class_cosine: Tensor | None = None
+    """(v, k, h, w) cosine of each pixel's language feature with each class's text embedding
+    (``labels`` is its argmax); lets ``label_image`` classify at the camera's resolution. None:
+    labels are resized instead."""
 
     @property
     def num_views(self) -> int:
@@ -211,11 +212,11 @@ class EncodedScene:
     def label_image(self, index: int) -> np.ndarray:
         """(H, W) class ids at the camera's original resolution: the argmax of the class scores
         upsampled bilinearly (smooth class boundaries, as segmentation networks upsample logits),
-        or the labels resized when the scene holds no class embeddings."""
+        or the labels resized when the scene holds no class scores."""
         H, W = self.image_sizes[index]
-        if self.class_embeddings is None or tuple(self.labels.shape[-2:]) == (H, W):
+        if self.class_cosine is None or tuple(self.labels.shape[-2:]) == (H, W):
             return self.resize_to_camera(self.labels[index], index).astype(np.int64)
-        scores = cosine_scores(self.language[index : index + 1], self.class_embeddings)
+        scores = self.class_cosine[index : index + 1]
         scores = F.interpolate(scores, size=(H, W), mode="bilinear", align_corners=False)
         return scores[0].argmax(0).cpu().numpy().astype(np.int64)
 
@@ -420,14 +421,15 @@ class SemanticSplatPipeline:
 
     def relabel(self, scene: EncodedScene) -> EncodedScene:
         """The scene labelled with the current class list (shares every other tensor)."""
-        labels, scores = classify(scene.language, self.class_embeddings)
+        cosine = cosine_scores(scene.language, self.class_embeddings)
+        labels, scores = classify_cosine(cosine)
         return EncodedScene(
             **{
                 **scene.__dict__,
                 "labels": labels,
                 "scores": scores,
                 "classes": self.classes,
-                "class_embeddings": self.class_embeddings,
+                "class_cosine": cosine,
             }
         )
 
@@ -490,8 +492,9 @@ class SemanticSplatPipeline:
             rendered = self.model.render(out, invert_pose(c2w_t)[None], K_t[None], w, h)
             seg, lang = self.model.decode_features(rendered)
             timings["render"] = time.perf_counter() - t
-            labels, scores = classify(lang[0], self.class_embeddings)
-            classes, class_embeddings = self.classes, self.class_embeddings
+            cosine = cosine_scores(lang[0], self.class_embeddings)
+            labels, scores = classify_cosine(cosine)
+            classes = self.classes
         timings["total"] = time.perf_counter() - t0
         return EncodedScene(
             names=[f.name for f in frames],
@@ -509,7 +512,7 @@ class SemanticSplatPipeline:
             gaussians=out.gaussians.detach(),
             seg_dim=out.seg_dim,
             timings=timings,
-            class_embeddings=class_embeddings,
+            class_cosine=cosine,
         )
 
     # ------------------------------------------------------------------ outputs
@@ -616,7 +619,7 @@ class SemanticSplatPipeline:
             masks_of = masks_of & region[:, None]
             if refinement == "object":
                 masks_of[:, 2] = region
-                scores[2] = float(scene.scores[idx][region].mean()) if region.any() else 0.0
+                scores[2] = float(scene.scores[idx][region].mean())  # region holds the prompt
         # segment_anything orders multimask outputs by granularity: index 0 is the smallest.
         levels = ("small", "medium", "large")
         results = []

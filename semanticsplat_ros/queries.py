@@ -51,8 +51,14 @@ def classify(
     language: Float[Tensor, "v c h w"], class_embeddings: Float[Tensor, "k c"]
 ) -> tuple[Int[Tensor, "v h w"], Float[Tensor, "v h w"]]:
     """Per-pixel class id (argmax cosine) and its softmax probability."""
-    probs = (cosine_scores(language, class_embeddings) / TEMPERATURE).softmax(dim=1)
-    score, label = probs.max(dim=1)
+    return classify_cosine(cosine_scores(language, class_embeddings))
+
+
+def classify_cosine(
+    cosine: Float[Tensor, "v k h w"],
+) -> tuple[Int[Tensor, "v h w"], Float[Tensor, "v h w"]]:
+    """``classify`` from the class cosines (``cosine_scores``) already computed."""
+    score, label = (cosine / TEMPERATURE).softmax(dim=1).max(dim=1)
     return label, score
 
 

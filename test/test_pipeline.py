@@ -69,7 +69,7 @@ def test_semantic_cloud_points_lie_on_the_depth_rays(pipeline, scene):
     assert p_cam[2] == pytest.approx(float(scene.depth[0, 0, 0]), rel=1e-4)
 
 
-def test_label_images_classify_at_the_camera_resolution(scene):
+def test_label_images_classify_at_the_camera_resolution(pipeline, scene):
     import dataclasses
 
     import torch.nn.functional as F
@@ -77,12 +77,12 @@ def test_label_images_classify_at_the_camera_resolution(scene):
     from semanticsplat_ros.queries import cosine_scores
 
     labels = scene.label_image(0)
-    scores = cosine_scores(scene.language[:1], scene.class_embeddings)
+    scores = cosine_scores(scene.language[:1], pipeline.class_embeddings)
     expected = F.interpolate(scores, size=(60, 80), mode="bilinear", align_corners=False)
     assert np.array_equal(labels, expected[0].argmax(0).numpy())
     resized = scene.resize_to_camera(scene.labels[0], 0)
     assert (labels == resized).mean() > 0.8  # the same labels, boundaries smoother
-    bare = dataclasses.replace(scene, class_embeddings=None)  # labels resized instead
+    bare = dataclasses.replace(scene, class_cosine=None)  # labels resized instead
     assert np.array_equal(bare.label_image(0), resized)
 
 

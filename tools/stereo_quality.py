@@ -113,10 +113,10 @@ def main() -> None:
             gt, valid = frame.depth[i], frame.depth[i] > 0
             errors.append(np.abs(scene.depth_image(i)[valid] - gt[valid]) / gt[valid])
         depth_errors.append(np.concatenate(errors))
-        for i in range(len(frames)):
-            valid = frame.labels[i] != 255
-            hits = (scene.label_image(i)[valid] == frame.labels[i][valid]).sum()
-            label_hits += (hits, valid.sum())
+        label_images = [scene.label_image(i) for i in range(len(frames))]
+        for labels, truth in zip(label_images, frame.labels, strict=True):
+            valid = truth != 255
+            label_hits += ((labels[valid] == truth[valid]).sum(), valid.sum())
         cloud_errors.append(_cloud_errors(pipeline, scene, frame))
         line = (
             f"{f'seed {seed} ' if len(seeds) > 1 else ''}t={t:5.1f} s"
@@ -137,7 +137,7 @@ def main() -> None:
         )
         segments = pipeline.segment_pixel(scene, "cam0", u + 0.5, v + 0.5)
         ours.append(max(_iou(s.masks["cam0"], target) for s in segments))
-        labelled_chair.append(bool(scene.label_image(0)[v, u] == chair))
+        labelled_chair.append(bool(label_images[0][v, u] == chair))
         h, w = scene.depth.shape[-2:]
         prompt = torch.tensor([[[(u + 0.5) * w / W - 0.5, (v + 0.5) * h / H - 0.5]]])
         with torch.no_grad():
