@@ -8,8 +8,9 @@ import torch
 
 from semanticsplat_ros.data.classes import CLASS_ID, NUM_CLASSES
 from semanticsplat_ros.data.rigs import RIGS, get_rig, head_state, rig_cameras
+from semanticsplat_ros.data.scene import KIND_ROOM_FACE
 from semanticsplat_ros.data.splits import SPLITS, parse_seeds, split_of
-from semanticsplat_ros.data.world import KIND_ROOM_FACE, make_scene
+from semanticsplat_ros.data.world import make_scene
 
 
 def test_same_seed_same_scene_different_seed_different_scene():

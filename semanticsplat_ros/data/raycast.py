@@ -1,4 +1,4 @@
-"""Vectorised ray casting of ``world.Scene``: RGB, metric depth, class / instance / part / group maps.
+"""Vectorised ray casting of ``scene.Scene``: RGB, metric depth, class / instance / part / group maps.
 
 How it stays fast on a CPU (2×128×128 in a few tens of milliseconds):
 
@@ -29,14 +29,14 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from semanticsplat_ros.data.types import DEFAULT_NEAR, Views
-from semanticsplat_ros.data.world import (
+from semanticsplat_ros.data.scene import (
     KIND_BOX,
     KIND_CYLINDER,
     KIND_ROOM_FACE,
     PrimitiveTable,
     Scene,
 )
+from semanticsplat_ros.data.types import DEFAULT_NEAR, Views
 from semanticsplat_ros.geometry.cameras import check_intrinsics, check_pose
 from semanticsplat_ros.geometry.projection import pixel_centers
 
@@ -147,7 +147,7 @@ def _room_hit(scene: Scene, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tens
     t_axis = (bound - origins) / d_safe
     t, axis = t_axis.min(dim=1)
     neg = torch.gather(d_safe, 1, axis[:, None])[:, 0] < 0
-    # Face order in world.make_scene: floor, ceiling, x-, x+, y-, y+.
+    # Face order of the room (world.make_scene): floor, ceiling, x-, x+, y-, y+.
     face_neg = torch.tensor([2, 4, 0], device=dirs.device)
     face_pos = torch.tensor([3, 5, 1], device=dirs.device)
     face = torch.where(neg, face_neg[axis], face_pos[axis])
@@ -334,7 +334,7 @@ def shade(
     normal = torch.stack([nx, ny, n_local[:, 2]], dim=1)
     normal = torch.where((kind == KIND_ROOM_FACE)[:, None], table.normal[prim], normal)
 
-    # Procedural texture (layout: world.Texture.pack).
+    # Procedural texture (layout: scene.Texture.pack).
     tex = table.texture[prim]
     two_pi = 2.0 * math.pi
     freqs = tex[:, 0:9].reshape(-1, 3, 3)

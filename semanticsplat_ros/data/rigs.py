@@ -21,7 +21,7 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from semanticsplat_ros.data.world import Scene
+from semanticsplat_ros.data.scene import Scene
 
 FIXATION_DISTANCE = 2.0
 """Metres along the head's optical axis to the point ``look_at_fixation`` cameras look at."""

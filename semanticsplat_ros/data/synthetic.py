@@ -23,8 +23,9 @@ from torch.utils.data import Dataset
 
 from semanticsplat_ros.data.raycast import render_views
 from semanticsplat_ros.data.rigs import get_rig, rig_cameras
+from semanticsplat_ros.data.scene import Scene
 from semanticsplat_ros.data.types import Example, Views
-from semanticsplat_ros.data.world import Scene, make_scene
+from semanticsplat_ros.data.world import make_scene
 
 
 @functools.lru_cache(maxsize=16)
