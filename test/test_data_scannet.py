@@ -84,7 +84,7 @@ def test_make_data_command_writes_loadable_scenes(tmp_path: Path, capsys):
 
 
 def test_multi_camera_rig_writes_a_scene_per_camera(tmp_path: Path):
-    dirs = write_synthetic_scene(tmp_path, 1, 16, 16, 3, rig="head_wrist")
+    dirs = write_synthetic_scene(tmp_path, 1, 16, 16, views_per_scene=3, rig="head_wrist")
     assert [d.name for d in dirs] == ["scene_000001_head", "scene_000001_wrist"]
     k_head = read_intrinsics(dirs[0] / "intrinsic" / "intrinsic_color.txt")
     k_wrist = read_intrinsics(dirs[1] / "intrinsic" / "intrinsic_color.txt")

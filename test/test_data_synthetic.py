@@ -1,11 +1,18 @@
-"""Synthetic examples: shapes, determinism, target views between context views, live source."""
+"""Synthetic examples: shapes, determinism, target views between context views, moving rigs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from semanticsplat_ros.data.synthetic import SyntheticDataset, SyntheticRigSource, make_example
+from semanticsplat_ros.data.raycast import render_views
+from semanticsplat_ros.data.rigs import get_rig, rig_cameras
+from semanticsplat_ros.data.synthetic import (
+    SyntheticDataset,
+    ViewSampling,
+    cached_scene,
+    make_example,
+)
 from semanticsplat_ros.data.types import DEFAULT_NEAR, collate
 
 
@@ -69,10 +76,13 @@ def test_dataset_indexing_and_collate():
         make_example(0, 16, 16, num_context=0)
 
 
-def test_live_rig_source_moves():
-    src = SyntheticRigSource(3, "stereo", 24, 32)
-    a, b = src.views(0.0), src.views(0.1)
-    assert src.camera_names == ["left", "right"] and a.images.shape == (2, 3, 24, 32)
+def test_the_stereo_rig_moves_between_successive_frames():
+    scene = cached_scene(3)
+    a, b = (
+        render_views(scene, *rig_cameras(scene, "stereo", t, 24, 32), 24, 32) for t in (0.0, 0.1)
+    )
+    assert [c.name for c in get_rig("stereo").cameras] == ["left", "right"]
+    assert a.images.shape == (2, 3, 24, 32)
     step = float((a.c2w[0, :3, 3] - b.c2w[0, :3, 3]).norm())
     assert 0.01 < step < 0.05  # 0.2-0.35 m/s over 0.1 s
 
@@ -88,8 +98,6 @@ def test_dataset_near_plane_override_changes_only_the_range():
 
 
 def test_rig_instant_context_is_the_rig_at_one_instant_and_targets_are_its_cameras_nearby():
-    from semanticsplat_ros.data.synthetic import ViewSampling
-
     sampling = ViewSampling(rig="stereo", rig_instant=True)
     ex = make_example(100_001, 24, 32, num_context=2, num_target=3, index=4, sampling=sampling)
     assert ex.context.images.shape == (2, 3, 24, 32) and ex.target.images.shape == (3, 3, 24, 32)
@@ -111,3 +119,12 @@ def test_rig_instant_context_is_the_rig_at_one_instant_and_targets_are_its_camer
         SyntheticDataset(
             range(2), num_context=2, sampling=ViewSampling(rig="ring4", rig_instant=True)
         )
+
+
+def test_view_sampling_validates_itself():
+    with pytest.raises(ValueError, match="context span"):
+        ViewSampling(min_span_s=2.0, max_span_s=1.0)
+    with pytest.raises(ValueError, match="unknown rig 'nope'"):
+        ViewSampling(rig="nope")
+    with pytest.raises(ValueError, match="target_margin"):
+        ViewSampling(target_margin=0.5)

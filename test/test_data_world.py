@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import pytest
 import torch
 
+from semanticsplat_ros.data.builder import Placement, SceneBuilder
 from semanticsplat_ros.data.classes import CLASS_ID, NUM_CLASSES
+from semanticsplat_ros.data.furniture import OtherKind, add_chair, add_other
 from semanticsplat_ros.data.rigs import RIGS, get_rig, head_state, rig_cameras
-from semanticsplat_ros.data.scene import KIND_ROOM_FACE
+from semanticsplat_ros.data.scene import KIND_ROOM_FACE, Primitive
 from semanticsplat_ros.data.splits import SPLITS, parse_seeds, split_of
 from semanticsplat_ros.data.world import make_scene
 
@@ -136,3 +140,42 @@ def test_kind_codes_distinct():
     table = make_scene(0).table()
     assert (table.kind[:6] == KIND_ROOM_FACE).all() and (table.kind[6:] != KIND_ROOM_FACE).all()
     assert table.texture.dtype == torch.float32
+
+
+@pytest.mark.parametrize("kind", get_args(OtherKind))
+def test_every_other_kind_builds_named_parts_of_one_instance(kind):
+    b = SceneBuilder(np.random.default_rng(0))
+    add_other(b, kind, Placement((1.0, 2.0, 0.0), 0.5, b.new_group()))
+    assert b.prims and {p.class_id for p in b.prims} == {CLASS_ID["others"]}
+    assert {p.instance_id for p in b.prims} == {0} and {p.group_id for p in b.prims} == {0}
+    assert all(p.name.split("/")[0] == kind for p in b.prims)
+    assert b.instance_names == {0: f"{kind}_0"}
+
+
+def test_rollback_drops_the_parts_and_reuses_the_ids():
+    b = SceneBuilder(np.random.default_rng(0))
+    state = b.checkpoint()
+    add_chair(b, Placement((1.0, 1.0, 0.0), 0.0, b.new_group()))
+    assert len(b.prims) == 6 and b.next_part == 3 and b.instance_names == {0: "chair_0"}
+    b.rollback(state)
+    assert b.prims == [] and (b.next_instance, b.next_part, b.next_group) == (0, 0, 0)
+    assert b.instance_names == {}
+
+
+def test_unknown_kinds_are_refused():
+    b = SceneBuilder(np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown object kind 'sofa_bed'"):
+        add_other(b, "sofa_bed", Placement((1.0, 1.0, 0.0), 0.0, 0))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown primitive kind 'cone'"):
+        Primitive(
+            kind="cone",  # type: ignore[arg-type]
+            center=(0.0, 0.0, 0.0),
+            half_extents=(1.0, 1.0, 1.0),
+            yaw=0.0,
+            class_id=0,
+            instance_id=0,
+            part_id=0,
+            group_id=0,
+            color=(0.5, 0.5, 0.5),
+            color2=(0.5, 0.5, 0.5),
+        )

@@ -53,7 +53,7 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict:
         "render_2x128_s": _median_time(render_2x128, repeats),
         "make_scene_s": _median_time(lambda: make_scene(TYPICAL_SEED), repeats),
         "make_example_2c2t_64_s": _median_time(
-            lambda: make_example(TYPICAL_SEED, 64, 64, 2, 2), repeats
+            lambda: make_example(TYPICAL_SEED, 64, 64, num_context=2, num_target=2), repeats
         ),
     }
     if not quick:

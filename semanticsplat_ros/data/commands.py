@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ from tqdm import tqdm
 
 from semanticsplat_ros.data.raycast import render_views
 from semanticsplat_ros.data.rigs import RIGS, get_rig, rig_cameras
-from semanticsplat_ros.data.scannet import write_scene
+from semanticsplat_ros.data.scannet import ImageFormat, write_scene
 from semanticsplat_ros.data.splits import parse_seeds
 from semanticsplat_ros.data.world import make_scene
 
@@ -33,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rig", default="mono", choices=list(RIGS), help="camera rig")
     parser.add_argument("--trajectory", type=int, default=0, help="trajectory seed")
     parser.add_argument(
-        "--image-format", default="png", choices=["png", "jpg"], help="colour image format"
+        "--image-format", default="png", choices=get_args(ImageFormat), help="colour image format"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -43,17 +44,18 @@ def write_synthetic_scene(
     seed: int,
     height: int,
     width: int,
+    *,
     views_per_scene: int,
     dt: float = 0.4,
     rig: str = "mono",
     trajectory: int = 0,
-    image_format: str = "png",
+    image_format: ImageFormat = "png",
 ) -> list[Path]:
     """Render and write scene ``seed``; returns the scene folders written (one per camera)."""
     spec = get_rig(rig)
     scene = make_scene(seed)
     times = np.arange(views_per_scene) * dt
-    cams = [rig_cameras(scene, rig, float(t), height, width, trajectory) for t in times]
+    cams = [rig_cameras(scene, rig, float(t), height, width, seed=trajectory) for t in times]
     c2w = torch.cat([c[0] for c in cams])  # time-major: (t0 cams, t1 cams, ...)
     K = torch.cat([c[1] for c in cams])
     views = render_views(scene, c2w, K, height, width)
@@ -77,11 +79,11 @@ def run(args: argparse.Namespace) -> int:
             seed,
             args.height,
             args.width,
-            args.views_per_scene,
-            args.dt,
-            args.rig,
-            args.trajectory,
-            args.image_format,
+            views_per_scene=args.views_per_scene,
+            dt=args.dt,
+            rig=args.rig,
+            trajectory=args.trajectory,
+            image_format=args.image_format,
         )
     print(f"wrote {len(seeds)} scenes ({args.rig} rig) to {args.out}")
     return 0

@@ -41,7 +41,6 @@ from semanticsplat_ros.geometry.cameras import check_intrinsics, check_pose
 from semanticsplat_ros.geometry.projection import pixel_centers
 
 _EPS = 1e-4
-_BIG = 1e10
 
 
 RENDER_THREADS = 1

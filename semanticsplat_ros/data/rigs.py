@@ -175,7 +175,7 @@ def _direction(yaw: float, pitch: float) -> np.ndarray:
 
 
 def rig_cameras(
-    scene: Scene, rig: str, t: float, height: int, width: int, seed: int = 0
+    scene: Scene, rig: str, t: float, height: int, width: int, *, seed: int = 0
 ) -> tuple[Float[Tensor, "v 4 4"], Float[Tensor, "v 3 3"]]:
     """c2w (v, 4, 4) and K (v, 3, 3) of the rig's cameras at time ``t`` (seconds).
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -41,7 +42,8 @@ from semanticsplat_ros.data.classes import CLASS_ID
 from semanticsplat_ros.data.types import DEFAULT_NEAR, Example, Views
 from semanticsplat_ros.geometry.cameras import check_pose, scale_intrinsics
 
-"""Near plane (metres) when a scene has no meta.json."""
+ImageFormat = Literal["png", "jpg"]
+"""Colour image formats ``write_scene`` writes: "png" (lossless) or "jpg" (quality 95)."""
 DEFAULT_FAR = 10.0
 """Far plane (metres) when a scene has no meta.json (indoor rooms)."""
 ID_DIRS = ("label", "instance", "part", "group")
@@ -72,7 +74,12 @@ def _matrix_text(m: np.ndarray) -> str:
 
 
 def write_scene(
-    root: str | Path, scene_id: str, views: Views, start_index: int = 0, image_format: str = "png"
+    root: str | Path,
+    scene_id: str,
+    views: Views,
+    *,
+    start_index: int = 0,
+    image_format: ImageFormat = "png",
 ) -> Path:
     """Write ``views`` (no batch dim) as frames ``start_index..`` of ``root/scene_id``.
 
@@ -82,7 +89,7 @@ def write_scene(
     """
     if views.images.ndim != 4:
         raise ValueError(f"write_scene takes views without a batch dim, got {views.images.shape}")
-    if image_format not in ("png", "jpg"):
+    if image_format not in get_args(ImageFormat):
         raise ValueError(f"image_format must be 'png' or 'jpg', got {image_format!r}")
     K = views.K.detach().cpu().to(torch.float64)
     if (K - K[:1]).abs().max() > 1e-6:
@@ -323,7 +330,11 @@ class ScanNetScene:
         return arr
 
 
-def _resize(x: Tensor, height: int, width: int, mode: str = "nearest") -> Tensor:
+def _resize(
+    x: Tensor, height: int, width: int, mode: Literal["nearest", "area"] = "nearest"
+) -> Tensor:
+    """``x`` (n, c, h, w) at (height, width): nearest neighbour (id maps, depth), or "area"
+    averaging for colour (bilinear where it upsamples)."""
     if x.shape[-2:] == (height, width):
         return x
     if mode == "area" and (x.shape[-2] < height or x.shape[-1] < width):
@@ -344,6 +355,7 @@ class ScanNetDataset(Dataset):
         root: str | Path,
         height: int,
         width: int,
+        *,
         num_context: int = 2,
         num_target: int = 2,
         scenes: list[str] | None = None,

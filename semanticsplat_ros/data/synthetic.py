@@ -1,4 +1,4 @@
-"""Training examples and a live camera source from the synthetic world.
+"""Training examples rendered from the synthetic world.
 
 View sampling (what makes target views learnable from the context views): the context views are
 frames of the head camera on one trajectory at times ``t0 .. t0 + span`` (0.5-1.4 s apart, so
@@ -50,6 +50,16 @@ class ViewSampling:
     """Context = every camera of ``rig`` at one instant (num_context = its camera count); each
     target = a random camera of the rig at a time within ``max_span_s / 2`` of that instant."""
 
+    def __post_init__(self) -> None:
+        get_rig(self.rig)  # ValueError naming the known rigs
+        if not 0 < self.min_span_s <= self.max_span_s:
+            raise ValueError(
+                f"context span must satisfy 0 < min <= max, got"
+                f" ({self.min_span_s}, {self.max_span_s}) s"
+            )
+        if not 0 <= self.target_margin < 0.5:
+            raise ValueError(f"target_margin must be in [0, 0.5), got {self.target_margin}")
+
 
 def sample_times(
     rng: np.random.Generator, num_context: int, num_target: int, sampling: ViewSampling
@@ -80,6 +90,7 @@ def render_times(
     times: np.ndarray,
     height: int,
     width: int,
+    *,
     trajectory: int = 0,
     rig: str = "mono",
 ) -> Views:
@@ -94,13 +105,8 @@ def render_times(
 
 
 def check_sampling(sampling: ViewSampling, num_context: int) -> None:
-    """ValueError when ``sampling`` names an unknown rig or cannot give ``num_context`` views."""
+    """ValueError when ``sampling`` cannot give ``num_context`` context views."""
     rig = get_rig(sampling.rig)
-    if not 0 < sampling.min_span_s <= sampling.max_span_s:
-        raise ValueError(
-            f"context span must satisfy 0 < min <= max, got"
-            f" ({sampling.min_span_s}, {sampling.max_span_s}) s"
-        )
     if sampling.rig_instant and num_context != len(rig.cameras):
         raise ValueError(
             f"rig_instant takes one context view per camera of rig {rig.name!r}: num_context"
@@ -113,6 +119,7 @@ def _rig_instant_example(
     rng: np.random.Generator,
     height: int,
     width: int,
+    *,
     num_target: int,
     trajectory: int,
     sampling: ViewSampling,
@@ -122,7 +129,9 @@ def _rig_instant_example(
     c2w, K = rig_cameras(scene, sampling.rig, t0, height, width, seed=trajectory)
     target_t = t0 + rng.uniform(-0.5, 0.5, num_target) * sampling.max_span_s
     which = rng.integers(0, len(c2w), num_target)
-    cams = [rig_cameras(scene, sampling.rig, float(t), height, width, trajectory) for t in target_t]
+    cams = [
+        rig_cameras(scene, sampling.rig, float(t), height, width, seed=trajectory) for t in target_t
+    ]
     t_c2w = [cam[0][int(i)] for cam, i in zip(cams, which, strict=True)]
     t_K = [cam[1][int(i)] for cam, i in zip(cams, which, strict=True)]
     views = render_views(
@@ -138,6 +147,7 @@ def make_example(
     seed: int,
     height: int = 64,
     width: int = 64,
+    *,
     num_context: int = 2,
     num_target: int = 2,
     index: int = 0,
@@ -150,11 +160,19 @@ def make_example(
     scene = cached_scene(int(seed))
     rng = np.random.default_rng([int(seed), int(index), 0xE8A])
     if sampling.rig_instant:
-        return _rig_instant_example(scene, rng, height, width, num_target, int(index), sampling)
+        return _rig_instant_example(
+            scene,
+            rng,
+            height,
+            width,
+            num_target=num_target,
+            trajectory=int(index),
+            sampling=sampling,
+        )
     context_t, target_t = sample_times(rng, num_context, num_target, sampling)
     trajectory = int(index)
     times = np.concatenate([context_t, target_t])
-    views = render_times(scene, times, height, width, trajectory, sampling.rig)
+    views = render_times(scene, times, height, width, trajectory=trajectory, rig=sampling.rig)
     context = views.index_views(list(range(num_context)))
     target = views.index_views(list(range(num_context, num_context + num_target)))
     return Example(context, target, scene_id=f"synthetic_{int(seed):06d}_{int(index)}")
@@ -172,6 +190,7 @@ class SyntheticDataset(Dataset):
         seeds: range,
         height: int = 64,
         width: int = 64,
+        *,
         num_context: int = 2,
         num_target: int = 2,
         examples_per_scene: int = 1,
@@ -210,8 +229,8 @@ class SyntheticDataset(Dataset):
             seed,
             self.height,
             self.width,
-            self.num_context,
-            self.num_target,
+            num_context=self.num_context,
+            num_target=self.num_target,
             index=i % self.examples_per_scene,
             sampling=self.sampling,
         )
@@ -222,30 +241,3 @@ class SyntheticDataset(Dataset):
             context=replace(example.context, near=torch.full_like(example.context.near, self.near)),
             target=replace(example.target, near=torch.full_like(example.target.near, self.near)),
         )
-
-
-class SyntheticRigSource:
-    """A live multi-camera source: ``views(t)`` renders the rig at time t (seconds).
-
-    For the ROS node's simulated rig: call at successive times (10-30 Hz).
-    """
-
-    def __init__(
-        self, seed: int, rig: str = "stereo", height: int = 128, width: int = 128, trajectory=0
-    ):
-        _check_counts(height, width, 1, 0)
-        self.rig = get_rig(rig)
-        self.scene = cached_scene(int(seed))
-        self.height = height
-        self.width = width
-        self.trajectory = int(trajectory)
-
-    @property
-    def camera_names(self) -> list[str]:
-        return [c.name for c in self.rig.cameras]
-
-    def views(self, t: float) -> Views:
-        c2w, K = rig_cameras(
-            self.scene, self.rig.name, float(t), self.height, self.width, self.trajectory
-        )
-        return render_views(self.scene, c2w, K, self.height, self.width)
