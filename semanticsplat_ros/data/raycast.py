@@ -377,6 +377,7 @@ def render_views(
     K: Float[Tensor, "v 3 3"],
     height: int,
     width: int,
+    *,
     near: float = DEFAULT_NEAR,
     far: float | None = None,
 ) -> Views:
