@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 setup: $(STAMPS)/package
 
-$(STAMPS)/venv: requirements.txt
+$(STAMPS)/venv: requirements.txt requirements-core.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@# pip warns once per package about local index folders it does not hold; keep the real output.
 	set -o pipefail; $(PIP) install --quiet -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
