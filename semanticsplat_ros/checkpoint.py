@@ -29,6 +29,8 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
+from semanticsplat_ros import __version__
+
 CHECKPOINT_FORMAT = "semanticsplat-ckpt"
 CHECKPOINT_VERSION = 1
 
@@ -63,7 +65,6 @@ def save_checkpoint(
     if not isinstance(config, dict):
         raise TypeError(f"config must be a dataclass instance or a dict, got {type(config)}")
     state = model.state_dict() if isinstance(model, nn.Module) else model
-    from semanticsplat_ros import __version__
 
     payload = {
         "format": CHECKPOINT_FORMAT,

@@ -34,7 +34,9 @@ COMMANDS: dict[str, Command] = {
         "semanticsplat_ros.eval.commands", "evaluate on held-out scenes (paper tables)"
     ),
     "export-ply": Command("semanticsplat_ros.export", "write a scene's semantic Gaussians as PLY"),
-    "demo": Command("semanticsplat_ros.demo", "the main job: rig + node + services -> out/demo"),
+    "demo": Command(
+        "semanticsplat_ros.ros.demo", "the main job: rig + node + services -> out/demo"
+    ),
     "bringup": Command("semanticsplat_ros.ros.bringup", "start the ROS graph without ros2 launch"),
     "bench": Command(
         "semanticsplat_ros.bench", "benchmarks (render, data, model, node, eval, all)"

@@ -23,12 +23,15 @@ from typing import Any
 
 import numpy as np
 
+from semanticsplat_ros.data.rigs import RIGS
+from semanticsplat_ros.data.scannet import ScanNetScene
+from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
+from semanticsplat_ros.model.bundled import resolve_model_checkpoint
 from semanticsplat_ros.pipeline import (
     CameraFrame,
     EncodedScene,
     PipelineConfig,
     SemanticSplatPipeline,
-    resolve_model_checkpoint,
 )
 from semanticsplat_ros.ply import PlyGaussians, write_ply
 from semanticsplat_ros.visualize import RANDOM_WEIGHTS_HINT, RANDOM_WEIGHTS_LABEL
@@ -89,7 +92,6 @@ def synthetic_frames(
     seed: int, rig: str = "stereo", height: int = 192, width: int = 256, t: float = 0.0
 ) -> list[CameraFrame]:
     """The sim rig's cameras on scene ``seed`` at time ``t`` (as ``sim_rig`` publishes them)."""
-    from semanticsplat_ros.ros.sim_rig import SimRig, SimRigConfig
 
     sim = SimRig(SimRigConfig(rig=rig, scene_seed=seed, width=width, height=height))
     frame = sim.render(t)
@@ -107,7 +109,6 @@ def scannet_frames(
 ) -> tuple[list[CameraFrame], float, float]:
     """Frames of a ScanNet-layout scene folder (default: the first and the 11th or last) and
     the scene's (near, far)."""
-    from semanticsplat_ros.data.scannet import ScanNetScene
 
     scene = ScanNetScene(folder, skip_invalid_poses=True)
     n = len(scene)
@@ -164,7 +165,6 @@ def pipeline_from_args(args: argparse.Namespace) -> SemanticSplatPipeline:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from semanticsplat_ros.data.rigs import RIGS
 
     defaults = PipelineConfig()
     parser.add_argument("--out", type=Path, required=True, help="PLY file to write")

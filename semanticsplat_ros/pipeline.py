@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import threading
 import time
-import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, get_args
 
 import numpy as np
 import torch
@@ -28,6 +27,7 @@ from torch import Tensor
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.data.types import Views
+from semanticsplat_ros.device import Device, check_device_name, resolve_device
 from semanticsplat_ros.geometry import (
     check_intrinsics,
     check_pose,
@@ -38,55 +38,43 @@ from semanticsplat_ros.geometry import (
     unproject,
     unproject_depth,
 )
+from semanticsplat_ros.model.bundled import (
+    resolve_model_checkpoint,
+)
+from semanticsplat_ros.model.semanticsplat import (
+    SemanticSplat,
+    SemanticSplatConfig,
+    load_model,
+    trained_near,
+)
 from semanticsplat_ros.queries import (
     OrientedBox,
+    check_query_text,
     classify_cosine,
     cosine_scores,
     oriented_box,
     query_masks,
 )
 from semanticsplat_ros.render.types import Gaussians
-
-MAX_QUERY_CHARS = 256
-"""Longest accepted text query (QueryText.srv)."""
-
-DEFAULT_MODEL_CHECKPOINT = (
-    Path(__file__).resolve().parent / "assets" / "checkpoints" / "semanticsplat_small.pt"
+from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg, load_tiny_lseg
+from semanticsplat_ros.teachers.sam import (
+    SamTeacher,
+    build_tiny_sam,
+    load_sam,
+    load_tiny_sam,
+    sam_architecture_for,
 )
-"""The default model checkpoint shipped with the package (trained on the synthetic world)."""
+from semanticsplat_ros.teachers.text import shared_minilm
 
-BUNDLED_MODELS = {
-    "small": DEFAULT_MODEL_CHECKPOINT,
-    "small_stereo": DEFAULT_MODEL_CHECKPOINT.with_name("semanticsplat_small_stereo.pt"),
-}
-"""Models shipped with the package, by the name ``model_checkpoint`` / ``--checkpoint`` accept:
-``small`` is the default; ``small_stereo`` is it fine-tuned for the sim rig's 11 cm stereo head
-at 96x72 (assets/checkpoints/README.md), what config/bringup.yaml runs."""
-
-
-SEGMENT_REFINEMENTS = ("none", "class", "object")
+SegmentRefinement = Literal["none", "class", "object"]
+"""How point-prompt segments use the language field's labels (``PipelineConfig``)."""
+SEGMENT_REFINEMENTS: tuple[str, ...] = get_args(SegmentRefinement)
 """Values of ``PipelineConfig.segment_refinement``."""
 
+SamArchitectureName = Literal["auto", "tiny", "vit_b", "vit_l", "vit_h"]
+"""Values of ``PipelineConfig.sam_architecture``."""
 
-def resolve_model_checkpoint(value: str | Path | None, hint: str = "") -> Path:
-    """The checkpoint file ``value`` names: empty = the default, a bundled model's name
-    (``BUNDLED_MODELS``) = its file, anything else = a path. Raises FileNotFoundError with the
-    bundled names (and ``hint``, e.g. a command-line alternative) when it is neither an existing
-    file nor a bundled model."""
-    text = str(value or "").strip()
-    if not text:
-        path = DEFAULT_MODEL_CHECKPOINT
-    elif text in BUNDLED_MODELS and not Path(text).is_file():
-        path = BUNDLED_MODELS[text]
-    else:
-        path = Path(text).expanduser()
-    if not path.is_file():
-        names = ", ".join(BUNDLED_MODELS)
-        raise FileNotFoundError(
-            f"model checkpoint {text or path} not found: give a checkpoint file (train one with "
-            f"`semanticsplat train`) or a bundled model's name ({names}){hint}"
-        )
-    return path
+_MISSING = object()
 
 
 @dataclass
@@ -98,14 +86,15 @@ class PipelineConfig:
     the shipped small model (assets/checkpoints)."""
     sam_checkpoint: str = ""
     """SAM checkpoint (segment_anything, vit_b/l/h) or a tiny SAM; "" = the shipped tiny SAM."""
-    sam_architecture: str = "tiny"
-    """``tiny`` for our tiny SAM checkpoints, else a segment_anything registry name (vit_b...)."""
+    sam_architecture: SamArchitectureName = "auto"
+    """``tiny`` for our tiny SAM checkpoints, else a segment_anything registry name (vit_b...);
+    ``auto`` is resolved once, from the checkpoint's file name (``sam_architecture_for``)."""
     language_checkpoint: str = ""
     """Dense language teacher checkpoint; "" = the shipped tiny LSeg."""
     text_encoder: str = "minilm"
     """``minilm`` (all-MiniLM-L6-v2, offline) — must match the language teacher's space."""
-    device: str = "auto"
-    """``auto`` (CUDA when available), ``cpu`` or ``cuda``."""
+    device: Device = "auto"
+    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:<index>``."""
     input_width: int = 96
     """Model input width in pixels (a multiple of 8); images are resized to it."""
     input_height: int = 72
@@ -121,8 +110,8 @@ class PipelineConfig:
     """Texts embedded for the classes (same length as classes), or empty to use the names."""
     query_threshold: float = 0.5
     """Default score threshold of text queries, in (0, 1)."""
-    segment_refinement: str = "object"
-    """How point-prompt segments use the language field's labels (``SEGMENT_REFINEMENTS``).
+    segment_refinement: SegmentRefinement = "object"
+    """How point-prompt segments use the language field's labels.
     ``none``: SAM's three masks as decoded. ``class``: in each camera, each mask keeps only the
     prompted pixel's region: the connected pixels the language field labels like the prompted
     pixel, so a segment does not spill from a chair onto the floor, the table or the next chair.
@@ -136,6 +125,60 @@ class PipelineConfig:
     random_weights: bool = False
     """Build the model and tiny teachers with random weights instead of loading checkpoints.
     For plumbing tests only: outputs are meaningless."""
+
+    def __post_init__(self) -> None:
+        """ValueError naming the field for any value outside its documented range or choices
+        (the checkpoints themselves are checked when the pipeline loads them)."""
+        for name in ("input_width", "input_height"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {value!r}")
+            if value < 16 or value % 8:
+                raise ValueError(f"{name} must be a multiple of 8 and >= 16, got {value}")
+        if not 0 <= self.near < self.far:
+            raise ValueError(
+                f"need 0 <= near < far (0: the model's own), got near={self.near}, far={self.far}"
+            )
+        if not 0.0 < self.query_threshold < 1.0:
+            raise ValueError(f"query_threshold must be in (0, 1), got {self.query_threshold}")
+        _check_choice("segment_refinement", self.segment_refinement, SEGMENT_REFINEMENTS)
+        _check_choice("sam_architecture", self.sam_architecture, get_args(SamArchitectureName))
+        if self.sam_architecture == "auto":
+            self.sam_architecture = sam_architecture_for(self.sam_checkpoint)
+        check_device_name(self.device)
+        if not self.occlusion_tolerance >= 0.0:  # NaN fails too
+            raise ValueError(f"occlusion_tolerance must be >= 0, got {self.occlusion_tolerance}")
+
+    @classmethod
+    def from_parameters(
+        cls, params: Mapping[str, Any] | object, **overrides: Any
+    ) -> PipelineConfig:
+        """The config from the node's parameters (``semanticsplat_node``'s names: a mapping, or
+        an object with those attributes such as ``ros.params.NodeParams``), then ``overrides``
+        (field names). Parameters that are missing keep the field defaults. ``clip_checkpoint``
+        is ``language_checkpoint``; ``query_threshold`` is kept inside (0, 1) since the node
+        accepts [0, 1]. Raises ValueError / TypeError as the fields do."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            name = "clip_checkpoint" if f.name == "language_checkpoint" else f.name
+            if isinstance(params, Mapping):
+                value = params.get(name, _MISSING)
+            else:
+                value = getattr(params, name, _MISSING)
+            if value is not _MISSING:
+                values[f.name] = value
+        for name in ("classes", "class_prompts"):
+            if name in values:
+                values[name] = tuple(values[name])
+        if "query_threshold" in values:
+            values["query_threshold"] = min(max(float(values["query_threshold"]), 1e-3), 1 - 1e-3)
+        values.update(overrides)
+        return cls(**values)
+
+
+def _check_choice(name: str, value: object, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 @dataclass
@@ -151,6 +194,34 @@ class CameraFrame:
     """(4, 4) camera-to-world (fixed frame), OpenCV camera frame, metres."""
     stamp: float = 0.0
     """Acquisition time, seconds."""
+
+
+@dataclass(frozen=True)
+class GaussianGrid:
+    """A scene's Gaussians laid out as its cameras' pixel grids: the model predicts one Gaussian
+    per input pixel, view-major then row-major, so Gaussian ``k·h·w + i·w + j`` sits at
+    ``[k, i, j]`` here. Views of the scene's tensors (no copies), at the model's input
+    resolution (h, w), world frame, metres."""
+
+    means: Float[Tensor, "v h w 3"]
+    quats: Float[Tensor, "v h w 4"]
+    """Rotations, wxyz, not necessarily normalised."""
+    scales: Float[Tensor, "v h w 3"]
+    opacities: Float[Tensor, "v h w"]
+    colors: Float[Tensor, "v h w 3"]
+    """Linear RGB in [0, 1]."""
+    seg_features: Float[Tensor, "v h w s"]
+    """The low-dimensional segmentation feature (s may be 0)."""
+    lang_features: Float[Tensor, "v h w l"]
+    """The low-dimensional language feature."""
+
+    def strided(self, stride: int) -> GaussianGrid:
+        """Every ``stride``-th row and column of every view."""
+        if stride < 1:
+            raise ValueError(f"stride must be >= 1, got {stride}")
+        return GaussianGrid(
+            *(getattr(self, f)[:, ::stride, ::stride] for f in self.__dataclass_fields__)
+        )
 
 
 @dataclass
@@ -189,6 +260,54 @@ class EncodedScene:
     @property
     def num_views(self) -> int:
         return len(self.names)
+
+    @property
+    def seg_features(self) -> Float[Tensor, "n s"]:
+        """Each Gaussian's low-dimensional segmentation feature (the leading ``seg_dim``
+        channels of ``gaussians.features``, batch 0)."""
+        self._check_seg_dim()
+        return self.gaussians.features[0, :, : self.seg_dim]
+
+    @property
+    def lang_features(self) -> Float[Tensor, "n l"]:
+        """Each Gaussian's low-dimensional language feature (the channels after ``seg_dim``)."""
+        self._check_seg_dim()
+        return self.gaussians.features[0, :, self.seg_dim :]
+
+    @property
+    def gaussian_grid(self) -> GaussianGrid:
+        """The Gaussians as (v, h, w, ...) pixel grids (see ``GaussianGrid``). Raises ValueError
+        unless the scene holds one batch of exactly one Gaussian per input pixel."""
+        g = self.gaussians
+        v = self.num_views
+        h, w = self.depth.shape[-2:]
+        if g.batch_size != 1:
+            raise ValueError(f"expected the Gaussians of one scene (batch 1), got {g.batch_size}")
+        if g.num_gaussians != v * h * w:
+            raise ValueError(
+                f"expected one Gaussian per input pixel ({v} views x {h}x{w} = {v * h * w}),"
+                f" got {g.num_gaussians} Gaussians"
+            )
+
+        def grid(t: Tensor) -> Tensor:
+            return t[0].reshape(v, h, w, *t.shape[2:])
+
+        return GaussianGrid(
+            means=grid(g.means),
+            quats=grid(g.quats),
+            scales=grid(g.scales),
+            opacities=grid(g.opacities),
+            colors=grid(g.colors),
+            seg_features=grid(self.gaussians.features[..., : self.seg_dim]),
+            lang_features=grid(self.gaussians.features[..., self.seg_dim :]),
+        )
+
+    def _check_seg_dim(self) -> None:
+        if not 0 <= self.seg_dim <= self.gaussians.feature_dim:
+            raise ValueError(
+                f"seg_dim {self.seg_dim} is outside the {self.gaussians.feature_dim} feature"
+                " channels"
+            )
 
     def camera_index(self, name: str) -> int:
         if name not in self.names:
@@ -252,32 +371,6 @@ class SemanticCloud:
     score: np.ndarray
 
 
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return torch.device(device)
-
-
-def check_query_text(text: object) -> str:
-    """A stripped, printable query of 1..MAX_QUERY_CHARS characters, or ValueError/TypeError."""
-    if not isinstance(text, str):
-        raise TypeError(f"query must be a string, got {type(text).__name__}")
-    stripped = text.strip()
-    if not stripped:
-        raise ValueError("query text is empty")
-    if len(stripped) > MAX_QUERY_CHARS:
-        raise ValueError(
-            f"query text has {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}"
-        )
-    if any(unicodedata.category(ch).startswith("C") for ch in stripped):
-        raise ValueError("query text contains control characters")
-    return stripped
-
-
 def check_frames(frames: Sequence[CameraFrame]) -> None:
     """ValueError naming the camera for any malformed frame."""
     if len(frames) < 2:
@@ -311,27 +404,9 @@ class SemanticSplatPipeline:
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = config = config or PipelineConfig()
-        for name in ("input_width", "input_height"):
-            value = getattr(config, name)
-            if value < 16 or value % 8:
-                raise ValueError(f"{name} must be a multiple of 8 and >= 16, got {value}")
-        if not 0 <= config.near < config.far:
-            raise ValueError(
-                f"need 0 <= near < far (0: the model's own), got near={config.near},"
-                f" far={config.far}"
-            )
-        if not 0.0 < config.query_threshold < 1.0:
-            raise ValueError(f"query_threshold must be in (0, 1), got {config.query_threshold}")
-        if config.segment_refinement not in SEGMENT_REFINEMENTS:
-            raise ValueError(
-                f"segment_refinement must be one of {', '.join(SEGMENT_REFINEMENTS)};"
-                f" got {config.segment_refinement!r}"
-            )
         self.device = resolve_device(config.device)
         self._lock = threading.RLock()
         self.model, self.model_meta = self._load_model()
-        from semanticsplat_ros.model.semanticsplat import trained_near
-
         self.near = config.near or trained_near(self.model_meta)
         """The cost volume's near plane (metres) when ``encode`` is given none."""
         if not self.near < config.far:
@@ -350,29 +425,14 @@ class SemanticSplatPipeline:
 
     # ------------------------------------------------------------------ loading
 
-    def _load_model(self):
-        from semanticsplat_ros.model.semanticsplat import (
-            SemanticSplat,
-            SemanticSplatConfig,
-            load_model,
-        )
-
+    def _load_model(self) -> tuple[SemanticSplat, dict[str, Any]]:
         if self.config.random_weights:
             model = SemanticSplat(SemanticSplatConfig.small())
             return model.to(self.device).eval(), {"random_weights": True}
         path = resolve_model_checkpoint(self.config.model_checkpoint)
         return load_model(path, map_location=self.device)
 
-    def _load_teachers(self):
-        from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg, load_tiny_lseg
-        from semanticsplat_ros.teachers.sam import (
-            SamTeacher,
-            build_tiny_sam,
-            load_sam,
-            load_tiny_sam,
-        )
-        from semanticsplat_ros.teachers.text import shared_minilm
-
+    def _load_teachers(self) -> tuple[SamTeacher, LanguageTeacher]:
         if self.config.text_encoder != "minilm":
             raise ValueError(
                 f"text_encoder {self.config.text_encoder!r} is not supported by the shipped "
@@ -674,7 +734,9 @@ class SemanticSplatPipeline:
             self.config.query_threshold if threshold is None or threshold <= 0 else threshold
         )
         if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be in (0, 1), got {threshold}")
+            raise ValueError(
+                f"threshold must be in (0, 1), or <= 0 for the default; got {threshold}"
+            )
         embeddings = self.encode_texts(clean)
         class_embeddings = self.class_embeddings
         results = []

@@ -15,6 +15,7 @@ remaining negative, and the mask keeps pixels whose score ≥ ``threshold``.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,9 @@ from jaxtyping import Bool, Float, Int
 from torch import Tensor
 
 from semanticsplat_ros.geometry import rotmat_to_quat
+
+MAX_QUERY_CHARS = 256
+"""Longest accepted text query (QueryText.srv)."""
 
 TEMPERATURE = 0.07
 """Softmax temperature for cosine scores (CLIP's)."""
@@ -138,3 +142,19 @@ def oriented_box(points: Float[Tensor, "n 3"]) -> OrientedBox:
     lo, hi = local.min(0).values, local.max(0).values
     center = mean + axes @ ((lo + hi) / 2)
     return OrientedBox(center.float(), rotmat_to_quat(axes).float(), (hi - lo).float())
+
+
+def check_query_text(text: object) -> str:
+    """A stripped, printable query of 1..MAX_QUERY_CHARS characters, or ValueError/TypeError."""
+    if not isinstance(text, str):
+        raise TypeError(f"query must be a string, got {type(text).__name__}")
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("query text is empty")
+    if len(stripped) > MAX_QUERY_CHARS:
+        raise ValueError(
+            f"query text has {len(stripped)} characters; the limit is {MAX_QUERY_CHARS}"
+        )
+    if any(unicodedata.category(ch).startswith("C") for ch in stripped):
+        raise ValueError("query text contains control characters")
+    return stripped

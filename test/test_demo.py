@@ -1,4 +1,5 @@
-"""demo.py: the helpers, and `semanticsplat demo --random-weights` end to end (tiny images).
+"""The demo: report.py's helpers, and `semanticsplat demo --random-weights` end to end (tiny
+images).
 
 The end-to-end test starts the real graph (sim_rig + semanticsplat_node subprocesses) on its
 own ROS domain id (the demo picks one; conftest keeps DDS on loopback), so it is marked ros/slow.
@@ -16,18 +17,18 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from semanticsplat_ros.demo import (
+from semanticsplat_ros.ply import read_ply
+from semanticsplat_ros.report import (
     QUERIES,
-    depth_abs_rel,
+    depth_median_relative_error,
     format_summary,
     interior_pixel,
     label_agreement,
-    mask_iou,
     pick_prompt_pixel,
+    pooled_mask_iou,
     query_class,
     safe_name,
 )
-from semanticsplat_ros.ply import read_ply
 
 W, H = 80, 60
 IN_W, IN_H = 64, 48
@@ -69,15 +70,17 @@ def test_prompt_pixel_lies_deep_inside_the_object():
 
 def test_metrics():
     gt = np.array([[1.0, 2.0], [0.0, 4.0]])
-    assert depth_abs_rel(np.array([[1.1, 2.0], [5.0, 2.0]]), gt) == pytest.approx(0.1)
-    assert np.isnan(depth_abs_rel(np.ones((2, 2)), np.zeros((2, 2))))
+    pred = np.array([[1.1, 2.0], [5.0, 2.0]])
+    assert depth_median_relative_error(pred, gt) == pytest.approx(0.1)
+    assert np.isnan(depth_median_relative_error(np.ones((2, 2)), np.zeros((2, 2))))
     with pytest.raises(ValueError, match="shapes differ"):
-        depth_abs_rel(np.ones((2, 2)), np.ones((3, 2)))
+        depth_median_relative_error(np.ones((2, 2)), np.ones((3, 2)))
     assert label_agreement(np.array([1, 2, 3]), np.array([1, 0, 255])) == pytest.approx(0.5)
     a = np.array([[True, True], [False, False]])
     b = np.array([[True, False], [True, False]])
-    assert mask_iou({"x": a, "y": a}, {"x": b}) == pytest.approx(1 / 3)
-    assert np.isnan(mask_iou({"x": np.zeros((2, 2), bool)}, {"x": np.zeros((2, 2), bool)}))
+    assert pooled_mask_iou({"x": a, "y": a}, {"x": b}) == pytest.approx(1 / 3)
+    empty = np.zeros((2, 2), bool)
+    assert np.isnan(pooled_mask_iou({"x": empty}, {"x": empty}))
 
 
 def _run_demo(out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -98,8 +101,6 @@ def test_missing_checkpoint_is_a_one_line_error(tmp_path):
 @pytest.mark.ros
 @pytest.mark.slow
 def test_demo_random_weights_end_to_end(tmp_path):
-    pytest.importorskip("rclpy")
-    pytest.importorskip("tf2_msgs.msg")
     out = tmp_path / "demo"
     res = _run_demo(out, "--random-weights", "--seconds", "1", "--timeout", "240")
     assert res.returncode == 0, f"{res.stdout}\n{res.stderr}"
@@ -142,7 +143,6 @@ def test_demo_random_weights_end_to_end(tmp_path):
 @pytest.mark.ros
 @pytest.mark.slow
 def test_demo_timeout_names_what_never_arrived_and_stops_the_graph(tmp_path):
-    pytest.importorskip("rclpy")
     out = tmp_path / "demo"
     res = _run_demo(out, "--random-weights", "--timeout", "0.5")
     assert res.returncode == 1, res.stdout

@@ -299,7 +299,7 @@ def test_params_declared_on_a_real_node_match_the_file():
     from rcl_interfaces.msg import ParameterType
     from rclpy.parameter import Parameter
 
-    from semanticsplat_ros.ros.params import declare_node_parameters
+    from semanticsplat_ros.ros.declare import declare_node_parameters
 
     path = ROOT / "config" / "bringup.yaml"
     context = rclpy.Context()

@@ -2,7 +2,8 @@
 
 Declared (docs/architecture.md): geometry <- render / model / teachers / data <- train / eval <-
 pipeline / mapping <- ros, bag, viewer (and the demo, which runs the ROS graph, lives in ros/).
-Inside a declared layer a finer order holds (render and data before model and teachers), so
+Inside a declared layer a finer order holds (render and data before model and teachers; train
+before eval, whose baseline and teacher protocols use the training losses), so
 the import graph has no cycles. A module imports only from a lower rank or from its own package.
 """
 
@@ -21,6 +22,7 @@ RANKS: dict[str, float] = {
     "__init__": 0,
     "geometry": 0,
     "checkpoint": 0,
+    "device": 0,
     "render": 1,
     "data": 1,
     "model": 2,
@@ -29,7 +31,7 @@ RANKS: dict[str, float] = {
     "metrics": 2,
     "ply": 2,
     "train": 3,
-    "eval": 3,
+    "eval": 3.5,
     "visualize": 3,
     "pipeline": 4,
     "mapping": 4,

@@ -212,7 +212,7 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_model_checkpoint_names_a_file_or_a_bundled_model(tmp_path, monkeypatch):
-    from semanticsplat_ros.pipeline import (
+    from semanticsplat_ros.model.bundled import (
         BUNDLED_MODELS,
         DEFAULT_MODEL_CHECKPOINT,
         resolve_model_checkpoint,

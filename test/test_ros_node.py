@@ -35,6 +35,7 @@ from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
 from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
+from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
 from semanticsplat_ros.ros.bringup import node_command
 from semanticsplat_ros.ros.conversions import (
     GAUSSIAN_CLOUD_FIELDS,
@@ -50,7 +51,6 @@ from semanticsplat_ros.ros.conversions import (
     numpy_to_image,
     stamp_to_nanoseconds,
 )
-from semanticsplat_ros.ros.sim_rig import SimRig, SimRigConfig
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

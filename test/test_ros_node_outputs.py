@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-pytest.importorskip("rclpy")
-
-from semanticsplat_ros.pipeline import EncodedScene, SemanticSplatPipeline
+from semanticsplat_ros.pipeline import EncodedScene, PipelineConfig, SemanticSplatPipeline
 from semanticsplat_ros.render.types import Gaussians
 from semanticsplat_ros.ros.conversions import (
     cloud_to_semantic,
@@ -20,18 +18,17 @@ from semanticsplat_ros.ros.conversions import (
     make_header,
     unpack_rgb,
 )
-from semanticsplat_ros.ros.node import (
+from semanticsplat_ros.ros.outputs import (
     class_mask_msg,
     class_topic_names,
     depth_msg,
     feature_pca_colors,
     gaussians_msg,
     labels_msg,
-    pipeline_config,
-    sam_architecture_of,
     semantic_cloud_msg,
 )
 from semanticsplat_ros.ros.params import validate_params
+from semanticsplat_ros.teachers.sam import sam_architecture_for
 
 V, h, w = 2, 4, 6
 
@@ -92,15 +89,15 @@ def test_pipeline_config_from_params():
             "query_threshold": 0.0,
         }
     )
-    config = pipeline_config(params)
+    config = PipelineConfig.from_parameters(params)
     assert (config.input_width, config.input_height, config.near, config.far) == (64, 48, 0.5, 8)
     assert config.random_weights and config.sam_architecture == "vit_b"
     assert config.language_checkpoint == "/ckpt/lseg.pt"
     assert config.classes == ("mug", "table")
     assert 0 < config.query_threshold < 1  # the pipeline needs (0, 1); params allow [0, 1]
-    assert sam_architecture_of("") == "tiny" and sam_architecture_of("x/SAM_VIT_H.pth") == "vit_h"
+    assert sam_architecture_for("") == "tiny" and sam_architecture_for("x/SAM_VIT_H.pth") == "vit_h"
     with pytest.raises(ValueError, match="input_width must be a multiple of 8"):
-        pipeline_config(validate_params({"cameras": ["l", "r"], "input_width": 60}))
+        PipelineConfig.from_parameters(validate_params({"cameras": ["l", "r"], "input_width": 60}))
 
 
 def test_depth_labels_and_masks_at_camera_resolution(scene):

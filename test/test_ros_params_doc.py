@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from semanticsplat_ros.ros.params import NODE_PARAMETERS, camera_parameters
-from semanticsplat_ros.ros.recorder import RECORDER_PARAMETERS
+from semanticsplat_ros.ros.recorder_params import RECORDER_PARAMETERS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "parameters.md"

@@ -16,6 +16,7 @@ pytest.importorskip("rclpy")
 from geometry_msgs.msg import PointStamped
 
 from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
+from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
 from semanticsplat_ros.pipeline import (
     CameraFrame,
     PipelineConfig,
@@ -41,7 +42,6 @@ from semanticsplat_ros.ros.services import (
     point_to_fixed_frame,
     ros_pixel_to_core,
 )
-from semanticsplat_ros.ros.sim_rig import SimRig, SimRigConfig
 from semanticsplat_ros.ros.tf_buffer import TfBuffer
 
 W, H = 80, 60

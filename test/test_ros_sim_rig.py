@@ -1,4 +1,5 @@
-"""ros/sim_rig.py: the rig decomposition (no ROS), and the live node over Fast DDS."""
+"""The sim rig: data/sim_rig.py's decomposition (no ROS), and ros/sim_rig.py's live node over
+Fast DDS."""
 
 from __future__ import annotations
 
@@ -11,11 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rclpy
+from rclpy.executors import SingleThreadedExecutor
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image
 
-pytest.importorskip("semanticsplat_ros.data.rigs")
-pytest.importorskip("semanticsplat_ros.data.raycast")
-
-from semanticsplat_ros.ros.sim_rig import SimRig, SimRigConfig
+from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
+from semanticsplat_ros.ros.conversions import (
+    camera_info_to_intrinsics,
+    check_image_matches_camera_info,
+    image_to_numpy,
+    stamp_to_nanoseconds,
+)
+from semanticsplat_ros.ros.tf_buffer import TfBuffer
+from semanticsplat_ros.ros.tf_listener import TfListener
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,20 +96,6 @@ def test_bad_config_is_rejected():
 @pytest.mark.ros
 @pytest.mark.slow
 def test_live_rig_publishes_synchronised_images_camera_info_and_tf():
-    rclpy = pytest.importorskip("rclpy")
-    pytest.importorskip("tf2_msgs.msg")
-    from rclpy.executors import SingleThreadedExecutor
-    from rclpy.qos import QoSProfile, ReliabilityPolicy
-    from sensor_msgs.msg import CameraInfo, Image
-
-    from semanticsplat_ros.ros.conversions import (
-        camera_info_to_intrinsics,
-        check_image_matches_camera_info,
-        image_to_numpy,
-        stamp_to_nanoseconds,
-    )
-    from semanticsplat_ros.ros.tf_buffer import TfBuffer, TfListener
-
     cameras = ["head_left", "head_right"]
     width, height = 64, 48
     env = dict(os.environ)

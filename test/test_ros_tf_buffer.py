@@ -145,7 +145,7 @@ def test_listener_fills_the_buffer_from_tf_topics():
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 
     from semanticsplat_ros.ros.conversions import matrix_to_transform_msg, seconds_to_stamp
-    from semanticsplat_ros.ros.tf_buffer import BufferLookup, make_transform_lookup
+    from semanticsplat_ros.ros.tf_listener import BufferLookup, make_transform_lookup
 
     def stamped(parent: str, child: str, stamp: float, T: np.ndarray) -> TransformStamped:
         ts = TransformStamped()
@@ -213,7 +213,7 @@ def test_listener_with_its_own_thread_needs_no_spinning_of_the_node():
     from geometry_msgs.msg import TransformStamped
 
     from semanticsplat_ros.ros.conversions import matrix_to_transform_msg, seconds_to_stamp
-    from semanticsplat_ros.ros.tf_buffer import make_transform_lookup
+    from semanticsplat_ros.ros.tf_listener import make_transform_lookup
 
     context = rclpy.Context()
     rclpy.init(context=context)

@@ -9,8 +9,7 @@ from semanticsplat_ros.data.synthetic import SyntheticDataset
 from semanticsplat_ros.data.types import collate
 from semanticsplat_ros.model.semanticsplat import SemanticSplat
 from semanticsplat_ros.model.testing import tiny_config
-from semanticsplat_ros.train.losses import build_loss
-from semanticsplat_ros.train.stages import DistillationLoss, DistillationLossConfig
+from semanticsplat_ros.train.stages import DistillationLoss, DistillationLossConfig, build_loss
 
 
 @pytest.fixture(scope="module")

@@ -12,18 +12,18 @@ import torch
 from torch.utils.data import Dataset
 
 from semanticsplat_ros.data.types import Example, collate
-from semanticsplat_ros.eval.metrics import depth_abs_rel, psnr, ssim
 from semanticsplat_ros.eval.nvs import evaluate_nvs
+from semanticsplat_ros.metrics import depth_abs_rel, psnr, ssim
 from semanticsplat_ros.model import SemanticSplat, SemanticSplatConfig, load_model
 from semanticsplat_ros.model.testing import textured_plane_views, tiny_config
 from semanticsplat_ros.train import commands
 from semanticsplat_ros.train.losses import (
     PhotometricLoss,
     PhotometricLossConfig,
-    build_loss,
     log_depth_loss,
     smoothness_loss,
 )
+from semanticsplat_ros.train.stages import build_loss
 from semanticsplat_ros.train.trainer import TrainConfig, Trainer, cosine_lr
 
 
@@ -74,7 +74,7 @@ def test_config_validation_and_schedule() -> None:
 
 def test_stage_losses_registry() -> None:
     assert isinstance(build_loss(0, {"depth_weight": 0.5}), PhotometricLoss)
-    # Stages 1 and 2 are the distillation losses (train/stages.py), registered on first use.
+    # Stages 1 and 2 are the distillation losses (train/stages.py).
     assert type(build_loss(1)).__name__ == "DistillationLoss"
     assert build_loss(2).stage == 2
     with pytest.raises(ValueError, match="no loss registered for stage 3"):
@@ -276,7 +276,7 @@ def test_language_skip_option_adds_the_skip_to_an_init_model(tmp_path: Path) -> 
 
 
 def test_surface_distance_ratio_measures_distance_to_the_surface_not_along_the_ray() -> None:
-    from semanticsplat_ros.eval.metrics import surface_distance_ratio
+    from semanticsplat_ros.metrics import surface_distance_ratio
 
     x, y = torch.meshgrid(torch.arange(0, 5, 0.01), torch.arange(-1, 1, 0.01), indexing="ij")
     floor = torch.stack([x, y, torch.zeros_like(x)], -1).reshape(-1, 3).numpy()

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from semanticsplat_ros.ros.params import NODE_NAME, NODE_PARAMETERS, ParamSpec, camera_parameters
-from semanticsplat_ros.ros.recorder import RECORDER_NODE_NAME, RECORDER_PARAMETERS
+from semanticsplat_ros.ros.recorder_params import RECORDER_NODE_NAME, RECORDER_PARAMETERS
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "parameters.md"
 CAMERA = "<camera>"
@@ -28,7 +28,7 @@ _PLACEHOLDER_WORD = re.compile(r"(?<![`\w])([~/\w.:]*<[a-z_]+>(?:[\w/]+|\.(?=\w)
 HEADER = """# Parameters
 
 Generated from the parameter schema (`semanticsplat_ros/ros/params.py`, the recorder's list in
-`semanticsplat_ros/ros/recorder.py`) by `.venv/bin/python tools/gen_parameters_doc.py`; a test
+`semanticsplat_ros/ros/recorder_params.py`) by `.venv/bin/python tools/gen_parameters_doc.py`; a test
 fails when this file and the schema differ. Every parameter is declared with a descriptor (type,
 range, allowed values): `ros2 param describe <node> <name>` shows the same text. Read-only
 parameters are read once when the node is configured; the others may be set while it runs.

@@ -7,7 +7,7 @@ input by default):
   both cameras) against the true z-depth, along each pixel's ray;
 * cloud: the issue's measure of the semantic cloud (``semantic_cloud``, both cameras): each
   point's distance to the nearest true surface (the true depth maps of both cameras, unprojected
-  at the camera resolution) over its distance to the camera (``eval.metrics.surface_distance_ratio``);
+  at the camera resolution) over its distance to the camera (``metrics.surface_distance_ratio``);
 * pixel prompt: a pixel at the centre of the largest chair region of the left camera is prompted
   twice: through ``SemanticSplatPipeline.segment_pixel`` (the SAM decoder on our rendered
   segmentation field, refined with the labels as ``--refinement`` says, default object: what
@@ -27,16 +27,16 @@ import torch
 from scipy import ndimage
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
+from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
 from semanticsplat_ros.data.splits import parse_seeds
-from semanticsplat_ros.eval.metrics import surface_distance_ratio
 from semanticsplat_ros.geometry.projection import unproject_depth
+from semanticsplat_ros.metrics import surface_distance_ratio
 from semanticsplat_ros.pipeline import (
     SEGMENT_REFINEMENTS,
     CameraFrame,
     PipelineConfig,
     SemanticSplatPipeline,
 )
-from semanticsplat_ros.ros.sim_rig import SimRig, SimRigConfig
 
 W, H, IW, IH = 128, 96, 96, 72
 

@@ -26,9 +26,9 @@ from torch import Tensor, nn
 
 from semanticsplat_ros.data.classes import NUM_CLASSES
 from semanticsplat_ros.data.types import Example, Views
-from semanticsplat_ros.eval.metrics import psnr
 from semanticsplat_ros.eval.segmentation import confusion_matrix, miou_acc
 from semanticsplat_ros.geometry import invert_pose, pixel_centers, transform_points, unproject
+from semanticsplat_ros.metrics import psnr
 from semanticsplat_ros.queries import classify
 from semanticsplat_ros.render import Gaussians, render
 from semanticsplat_ros.train.distillation import cosine_distillation_loss

@@ -30,10 +30,11 @@ HEADLINE_KEYS = (
 
 def benchmark(device: str = "auto", quick: bool = False) -> dict:
     from semanticsplat_ros.data.synthetic import SyntheticDataset
+    from semanticsplat_ros.device import resolve_device
     from semanticsplat_ros.eval.protocols import ProtocolSettings, evaluate_model, flatten
     from semanticsplat_ros.eval.teachers import class_queries
+    from semanticsplat_ros.model.bundled import DEFAULT_MODEL_CHECKPOINT
     from semanticsplat_ros.model.semanticsplat import load_model, trained_near
-    from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT, resolve_device
     from semanticsplat_ros.teachers.lseg import load_tiny_lseg
     from semanticsplat_ros.teachers.sam import load_tiny_sam
 

@@ -203,8 +203,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from semanticsplat_ros.data.splits import parse_seeds
+    from semanticsplat_ros.device import resolve_device
     from semanticsplat_ros.eval.teachers import class_queries, load_class_prompts
-    from semanticsplat_ros.pipeline import resolve_device, resolve_model_checkpoint
+    from semanticsplat_ros.model.bundled import resolve_model_checkpoint
 
     seeds = parse_seeds(args.seeds)
     device = resolve_device(args.device)

@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from semanticsplat_ros.data.types import collate
-from semanticsplat_ros.eval.metrics import depth_abs_rel, psnr, ssim
 from semanticsplat_ros.geometry import invert_pose
+from semanticsplat_ros.metrics import depth_abs_rel, psnr, ssim
 
 
 @torch.no_grad()

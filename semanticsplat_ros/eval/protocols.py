@@ -30,7 +30,6 @@ from tqdm import tqdm
 
 from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
 from semanticsplat_ros.data.types import Views
-from semanticsplat_ros.eval.metrics import depth_abs_rel, psnr, ssim
 from semanticsplat_ros.eval.segmentation import (
     best_of_masks_iou,
     confusion_matrix,
@@ -40,6 +39,7 @@ from semanticsplat_ros.eval.segmentation import (
     point_grid,
 )
 from semanticsplat_ros.geometry import invert_pose
+from semanticsplat_ros.metrics import depth_abs_rel, psnr, ssim
 from semanticsplat_ros.queries import classify
 
 SPLITS = ("source", "target")

@@ -19,10 +19,13 @@ import torch
 from tqdm import tqdm
 
 from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
+from semanticsplat_ros.data.synthetic import SyntheticDataset
 from semanticsplat_ros.eval.protocols import per_class_iou, promptable_view
 from semanticsplat_ros.eval.segmentation import confusion_matrix, miou_acc
-from semanticsplat_ros.teachers.lseg import LanguageTeacher
-from semanticsplat_ros.teachers.sam import SamTeacher
+from semanticsplat_ros.teachers.lseg import LanguageTeacher, load_tiny_lseg
+from semanticsplat_ros.teachers.sam import MaskGenerationConfig, SamTeacher, load_tiny_sam
+from semanticsplat_ros.train.distillation import hcam_language_target
+from semanticsplat_ros.train.stages import DistillationLossConfig
 
 GRID_POINTS_PER_SIDE = 32
 """Side of the point-prompt grid of the promptable protocol."""
@@ -98,15 +101,8 @@ def evaluate_teachers(
         raise ValueError(
             f"protocols must be a non-empty subset of ('sam', 'lseg'), got {protocols}"
         )
-    from semanticsplat_ros.data.synthetic import SyntheticDataset
-    from semanticsplat_ros.teachers.lseg import load_tiny_lseg
-    from semanticsplat_ros.teachers.sam import load_tiny_sam
-
     queries = class_queries(class_prompts)
     if "sam" in protocols and sam_teacher is None:
-        from semanticsplat_ros.teachers.sam import MaskGenerationConfig
-        from semanticsplat_ros.train.stages import DistillationLossConfig
-
         sam_teacher = load_tiny_sam()
         # HCAM pooling as in stage-2 training.
         points = DistillationLossConfig().hcam_points_per_side
@@ -119,8 +115,6 @@ def evaluate_teachers(
     sam_total, sam_count = 0.0, 0
     confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)  # gt x pred (rows)
     confusion_hcam = torch.zeros_like(confusion)
-    if lang_teacher is not None and sam_teacher is not None:
-        from semanticsplat_ros.train.distillation import hcam_language_target
     for i in tqdm(range(len(dataset)), desc="eval teachers", disable=not progress):
         views = dataset[i].context
         if sam_teacher is not None and "sam" in protocols:

@@ -34,6 +34,7 @@ from semanticsplat_ros.model.semantic_heads import (
     SemanticHeadsConfig,
 )
 from semanticsplat_ros.model.transformer import MultiViewTransformer, TransformerConfig
+from semanticsplat_ros.render import render
 from semanticsplat_ros.render.types import Gaussians, RenderOutput
 
 MODEL_KIND = "semanticsplat_model"
@@ -268,7 +269,6 @@ class SemanticSplat(nn.Module):
         ``w2c`` world-to-camera (OpenCV frame), ``K`` in pixels of the ``width``×``height``
         image. Background defaults to black; features get none (the rasterizer's API).
         """
-        from semanticsplat_ros.render import render
 
         return render(out.gaussians, w2c, K, width, height, background=background, backend=backend)
 

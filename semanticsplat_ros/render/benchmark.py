@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 
+from semanticsplat_ros.device import resolve_device
 from semanticsplat_ros.render.dense import dense_memory_bytes
 from semanticsplat_ros.render.rasterizer import get_rasterizer, render
 from semanticsplat_ros.render.scenes import random_scene
@@ -46,16 +47,6 @@ def _median_time(
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def _resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return torch.device(device)
 
 
 def _time_case(
@@ -95,7 +86,7 @@ def _time_case(
 
 def benchmark(device: str = "auto", quick: bool = False) -> dict:
     """Time the rasterizer on the standard cases; ``quick`` runs the first case only."""
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     backend = get_rasterizer("auto", dev).name
     cases = CASES[:1] if quick else CASES
     repeats = 2 if quick else 5

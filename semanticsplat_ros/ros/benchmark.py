@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from semanticsplat_ros.pipeline import DEFAULT_MODEL_CHECKPOINT
+from semanticsplat_ros.model.bundled import DEFAULT_MODEL_CHECKPOINT
 from semanticsplat_ros.ros.bringup import Graph, node_command, sim_rig_command
 
 RING4_CAMERAS = ("front", "left", "back", "right")

@@ -2,12 +2,12 @@
 
 The node is thin: messages -> ``CameraFrame``s -> ``pipeline.encode`` -> messages. Conversions live
 in ``conversions.py`` (images, camera_info, clouds), ``services.py`` (service requests and
-responses), ``time_sync.py`` (approximate-time sets) and ``tf_buffer.py`` (poses); the pure
-builders of the published messages are module functions below, tested without a running graph.
+responses), ``time_sync.py`` (approximate-time sets), ``tf_buffer.py`` (poses) and
+``outputs.py`` (the published messages, pure functions tested without a running graph).
 
 Lifecycle (as the ROS 2 lifecycle demos and yolo_ros):
 
-* ``__init__``: declare every parameter (``params.declare_node_parameters``: descriptors, ranges).
+* ``__init__``: declare every parameter (``declare.declare_node_parameters``: descriptors, ranges).
 * ``on_configure``: read and validate the parameters, load the model and teachers, start the TF
   listener and the camera synchroniser. A failure (missing checkpoint, bad parameters) returns
   FAILURE with the reason logged, leaving the node unconfigured.
@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import gc
 import math
-import re
 import sys
 import threading
 import time
@@ -66,7 +65,9 @@ import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -76,7 +77,6 @@ from std_msgs.msg import Header
 from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
 from semanticsplat_ros.pipeline import (
     CameraFrame,
-    EncodedScene,
     PipelineConfig,
     SemanticSplatPipeline,
 )
@@ -84,19 +84,24 @@ from semanticsplat_ros.ros.conversions import (
     camera_info_to_intrinsics,
     check_image_matches_camera_info,
     check_rigid,
-    gaussians_cloud,
     image_to_rgb8,
-    numpy_to_image,
-    semantic_cloud,
     stamp_to_seconds,
 )
+from semanticsplat_ros.ros.declare import declare_node_parameters
 from semanticsplat_ros.ros.lifetime import run_shutdown_steps
+from semanticsplat_ros.ros.outputs import (
+    class_mask_msg,
+    class_topic_names,
+    depth_msg,
+    gaussians_msg,
+    labels_msg,
+    semantic_cloud_msg,
+)
 from semanticsplat_ros.ros.params import (
     NODE_NAME,
     NodeParams,
     all_specs,
     check_parameter_update,
-    declare_node_parameters,
     validate_params,
 )
 from semanticsplat_ros.ros.services import (
@@ -104,179 +109,13 @@ from semanticsplat_ros.ros.services import (
     answer_query_text,
     answer_segment_point,
     answer_set_classes,
-    label_dtype_for,
 )
-from semanticsplat_ros.ros.tf_buffer import (
-    TransformLookup,
-    make_transform_lookup,
-    wait_for_lookup,
-)
+from semanticsplat_ros.ros.tf_buffer import TransformLookup, wait_for_lookup
+from semanticsplat_ros.ros.tf_listener import make_transform_lookup
 from semanticsplat_ros.ros.time_sync import CameraFrameSet, CameraSetSync
 
 TF_WAIT_S = 0.25
 """How long the inference thread waits for a camera's TF at the image stamp to arrive."""
-
-# --------------------------------------------------------------------------------------------
-# Pure helpers: parameters -> pipeline config, scene -> messages
-# --------------------------------------------------------------------------------------------
-
-
-def sam_architecture_of(path: str) -> str:
-    """``tiny`` unless the SAM checkpoint's file name names a segment_anything model
-    (``sam_vit_b_01ec64.pth`` -> ``vit_b``)."""
-    name = path.rsplit("/", 1)[-1].lower()
-    for arch in ("vit_b", "vit_l", "vit_h"):
-        if arch in name:
-            return arch
-    return "tiny"
-
-
-def pipeline_config(params: NodeParams) -> PipelineConfig:
-    """The pipeline's config from the node's parameters."""
-    for name in ("input_width", "input_height"):
-        value = getattr(params, name)
-        if value % 8:
-            raise ValueError(f"{name} must be a multiple of 8, got {value}")
-    return PipelineConfig(
-        model_checkpoint=params.model_checkpoint,
-        sam_checkpoint=params.sam_checkpoint,
-        sam_architecture=sam_architecture_of(params.sam_checkpoint),
-        language_checkpoint=params.clip_checkpoint,
-        text_encoder=params.text_encoder,
-        device=params.device,
-        input_width=params.input_width,
-        input_height=params.input_height,
-        near=params.near,
-        far=params.far,
-        classes=tuple(params.classes),
-        class_prompts=tuple(params.class_prompts),
-        query_threshold=min(max(params.query_threshold, 1e-3), 1 - 1e-3),
-        segment_refinement=params.segment_refinement,
-        random_weights=params.random_weights,
-    )
-
-
-def class_topic_names(classes: Sequence[str]) -> list[str]:
-    """A valid, unique topic token per class name ("dining table" -> ``dining_table``)."""
-    out: list[str] = []
-    for i, name in enumerate(classes):
-        token = re.sub(r"[^a-z0-9_]+", "_", name.lower()).strip("_")
-        token = re.sub(r"__+", "_", token)
-        if not token or token[0].isdigit():
-            token = f"class_{token}" if token else f"class_{i}"
-        base, k = token, 2
-        while token in out:
-            token, k = f"{base}_{k}", k + 1
-        out.append(token)
-    return out
-
-
-def depth_msg(scene: EncodedScene, index: int, header: Header) -> Image:
-    """``~/<camera>/depth``: 32FC1 metres at the camera's resolution, with the image's header."""
-    return numpy_to_image(scene.depth_image(index), "32FC1", header)
-
-
-def labels_msg(labels: np.ndarray, num_classes: int, header: Header) -> Image:
-    """``~/<camera>/labels``: class ids, mono8 (<= 256 classes) or mono16."""
-    if num_classes <= 256:
-        return numpy_to_image(labels.astype(np.uint8), "mono8", header)
-    return numpy_to_image(labels.astype(np.uint16), "mono16", header)
-
-
-def class_mask_msg(labels: np.ndarray, class_id: int, header: Header) -> Image:
-    """``~/<camera>/class_masks/<class>``: mono8, 255 where ``labels == class_id``."""
-    return numpy_to_image(np.where(labels == class_id, 255, 0).astype(np.uint8), "mono8", header)
-
-
-def _grid_keep(scene: EncodedScene, stride: int, min_opacity: float) -> torch.Tensor:
-    """(v, h', w') bool: Gaussians (one per pixel, view-major) of the strided grid to keep."""
-    v = scene.num_views
-    h, w = scene.depth.shape[-2:]
-    opacities = scene.gaussians.opacities[0]
-    if opacities.numel() != v * h * w:
-        raise ValueError(
-            f"expected one Gaussian per pixel ({v}x{h}x{w}), got {opacities.numel()} Gaussians"
-        )
-    grid = opacities.reshape(v, h, w)[:, ::stride, ::stride]
-    return grid >= min_opacity
-
-
-def semantic_cloud_msg(
-    pipeline: SemanticSplatPipeline,
-    scene: EncodedScene,
-    header: Header,
-    stride: int,
-    min_opacity: float,
-) -> PointCloud2:
-    """``~/semantic_cloud`` (x y z rgb label score) in ``header.frame_id`` (the fixed frame)."""
-    cloud = pipeline.semantic_cloud(scene, stride)
-    valid = scene.depth[:, ::stride, ::stride] > 0
-    keep = _grid_keep(scene, stride, min_opacity)[valid].cpu().numpy()
-    keep &= np.all(np.isfinite(cloud.xyz), axis=1)
-    return semantic_cloud(
-        cloud.xyz[keep],
-        cloud.rgb[keep],
-        cloud.label[keep],
-        cloud.score[keep],
-        header,
-        label_dtype=label_dtype_for(len(scene.classes)),
-    )
-
-
-def feature_pca_colors(features: np.ndarray) -> np.ndarray:
-    """(n, c) features -> (n, 3) uint8: the first three principal components, each stretched
-    between its 1st and 99th percentile (for showing a feature field in RViz)."""
-    f = np.asarray(features, dtype=np.float64)
-    if f.ndim != 2:
-        raise ValueError(f"features must have shape (n, c), got {f.shape}")
-    n, c = f.shape
-    out = np.zeros((n, 3), dtype=np.uint8)
-    if n < 2 or c == 0:
-        return out
-    f = np.where(np.isfinite(f), f, 0.0)
-    centred = f - f.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred[:: max(1, n // 4096)], full_matrices=False)
-    k = min(3, vt.shape[0])
-    proj = centred @ vt[:k].T
-    for j in range(k):
-        lo, hi = np.percentile(proj[:, j], [1, 99])
-        if hi > lo:
-            out[:, j] = np.clip((proj[:, j] - lo) / (hi - lo) * 255.0 + 0.5, 0, 255).astype(
-                np.uint8
-            )
-    return out
-
-
-def gaussians_msg(
-    scene: EncodedScene, header: Header, stride: int, min_opacity: float
-) -> PointCloud2:
-    """``~/gaussians``: the strided Gaussians above ``min_opacity`` with feature PCA colours."""
-    g = scene.gaussians
-    keep = _grid_keep(scene, stride, min_opacity)
-    v = scene.num_views
-    h, w = scene.depth.shape[-2:]
-    index = torch.arange(v * h * w, device=keep.device).reshape(v, h, w)[:, ::stride, ::stride]
-    index = index[keep]
-
-    def pick(t: torch.Tensor) -> np.ndarray:
-        return t[0, index].detach().float().cpu().numpy()
-
-    means = pick(g.means)
-    finite = np.all(np.isfinite(means), axis=1)
-    quats = pick(g.quats)
-    norms = np.linalg.norm(quats, axis=1, keepdims=True)
-    quats = np.where(norms > 0, quats / np.maximum(norms, 1e-12), [1.0, 0.0, 0.0, 0.0])
-    seg = pick(g.features[..., : scene.seg_dim]) if scene.seg_dim else np.zeros((len(means), 0))
-    return gaussians_cloud(
-        means[finite],
-        np.clip(pick(g.colors), 0.0, 1.0)[finite],
-        np.clip(pick(g.opacities), 0.0, 1.0)[finite],
-        pick(g.scales)[finite],
-        quats[finite],
-        feature_pca_colors(seg[finite]),
-        header,
-    )
-
 
 # --------------------------------------------------------------------------------------------
 # Statistics behind /diagnostics
@@ -419,7 +258,7 @@ class SemanticSplatNode(LifecycleNode):
                 raise ValueError(
                     f"semanticsplat needs at least 2 cameras, got {params.camera_names}"
                 )
-            config = pipeline_config(params)
+            config = PipelineConfig.from_parameters(params)
             if params.torch_threads > 0:
                 torch.set_num_threads(params.torch_threads)
             started = time.perf_counter()
@@ -890,8 +729,6 @@ class SemanticSplatNode(LifecycleNode):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``semanticsplat_node`` (takes ``--ros-args ...``); 0 on SIGINT/SIGTERM."""
-    from rclpy._rclpy_pybind11 import RCLError
-    from rclpy.exceptions import ParameterException
 
     args = list(sys.argv if argv is None else argv)
     rclpy.init(args=args)

@@ -1,13 +1,14 @@
-"""The parameter schema of ``semanticsplat_node``: one list, used three ways.
+"""The parameter schema of ``semanticsplat_node``: one list, used three ways. Pure Python (no
+ROS), so the docs generator and the demo read it anywhere.
 
-1. ``declare_node_parameters(node)`` declares every parameter on an rclpy node with a
-   ``ParameterDescriptor`` (description, type, ``FloatingPointRange`` / ``IntegerRange``, allowed
-   values in ``additional_constraints``) and returns the validated ``NodeParams``.
+1. ``ros.declare.declare_node_parameters(node)`` declares every parameter on an rclpy node with a
+   ``ParameterDescriptor`` built from its ``ParamSpec`` and returns the validated ``NodeParams``.
 2. ``load_params_file(path)`` reads a ROS 2 parameters YAML (``config/bringup.yaml``) without ROS,
    with the same rules rcl applies (node-name keys with ``/**`` wildcards, ``ros__parameters``,
    nested keys joined by ``.``, an int is not a double) and returns ``NodeParams``.
 3. ``validate_params(values)`` turns a flat ``{name: value}`` into ``NodeParams`` or raises one
-   ValueError listing every problem.
+   ValueError listing every problem (the pipeline's own rules included: ``PipelineConfig``
+   validates itself, and its message is listed).
 
 Per-camera parameters are ``<camera>.image_topic`` and ``<camera>.camera_info_topic`` for each
 name in ``cameras``; they default to ``<camera>/image_raw`` and ``<camera>/camera_info``
@@ -16,17 +17,19 @@ name in ``cameras``; they default to ``<camera>/image_raw`` and ``<camera>/camer
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
+
+import yaml
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
-
-if TYPE_CHECKING:
-    from rclpy.node import Node
+from semanticsplat_ros.device import DEVICES
+from semanticsplat_ros.pipeline import SEGMENT_REFINEMENTS, PipelineConfig
 
 ParamKind = Literal["bool", "int", "float", "str", "str_list"]
 
@@ -143,7 +146,7 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "str",
         "auto",
         "Torch device: auto (cuda when available), cpu or cuda.",
-        choices=("auto", "cpu", "cuda"),
+        choices=DEVICES,
         read_only=True,
     ),
     ParamSpec(
@@ -298,7 +301,7 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "How ~/segment_point's masks use the language field's labels: none = the SAM decoder's"
         " masks as decoded; class = each clipped to the prompted pixel's connected class region;"
         " object = as class, and the large level is that whole region.",
-        choices=("none", "class", "object"),  # pipeline.SEGMENT_REFINEMENTS
+        choices=SEGMENT_REFINEMENTS,
         read_only=True,
     ),
     ParamSpec(
@@ -330,6 +333,11 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
 
 _CAMERA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TOPIC = re.compile(r"^[~/]?[A-Za-z_][A-Za-z0-9_]*(/[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def is_camera_name(name: str) -> bool:
+    """Whether ``name`` may name a camera: a letter, then letters, digits and underscores."""
+    return bool(_CAMERA_NAME.match(name))
 
 
 def camera_parameters(camera: str) -> tuple[ParamSpec, ...]:
@@ -486,6 +494,11 @@ def validate_params(values: Mapping[str, Any], allow_unknown: bool = False) -> N
             )
         if not resolved["fixed_frame"]:
             problems.append("fixed_frame must not be empty")
+    if not problems:
+        try:
+            PipelineConfig.from_parameters(resolved)
+        except (TypeError, ValueError) as exc:
+            problems.append(str(exc))
     if problems:
         raise ValueError("invalid semanticsplat_node parameters:\n  - " + "\n  - ".join(problems))
     node_values = {s.name: resolved[s.name] for s in NODE_PARAMETERS if s.name != "cameras"}
@@ -502,8 +515,6 @@ def validate_params(values: Mapping[str, Any], allow_unknown: bool = False) -> N
 
 
 def _closest(name: str, specs: Mapping[str, ParamSpec]) -> str | None:
-    import difflib
-
     match = difflib.get_close_matches(name, list(specs), n=1, cutoff=0.75)
     return match[0] if match else None
 
@@ -544,8 +555,6 @@ def read_params_file(path: str | Path, node_name: str = NODE_NAME, namespace: st
     ``/**/node`` and ``*`` wildcards, each holding ``ros__parameters``. Raises FileNotFoundError
     or ValueError (bad YAML, bad structure).
     """
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"parameters file {path} does not exist")
@@ -588,100 +597,6 @@ def load_params_file(
         return validate_params(values)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-
-
-# --------------------------------------------------------------------------------------------
-# rclpy declaration
-# --------------------------------------------------------------------------------------------
-
-
-def descriptor(spec: ParamSpec) -> Any:
-    """The ``rcl_interfaces/ParameterDescriptor`` of a spec (ranges, choices, read-only)."""
-    from rcl_interfaces.msg import (
-        FloatingPointRange,
-        IntegerRange,
-        ParameterDescriptor,
-        ParameterType,
-    )
-
-    types = {
-        "bool": ParameterType.PARAMETER_BOOL,
-        "int": ParameterType.PARAMETER_INTEGER,
-        "float": ParameterType.PARAMETER_DOUBLE,
-        "str": ParameterType.PARAMETER_STRING,
-        "str_list": ParameterType.PARAMETER_STRING_ARRAY,
-    }
-    d = ParameterDescriptor(
-        name=spec.name,
-        type=types[spec.kind],
-        description=spec.description,
-        read_only=spec.read_only,
-    )
-    if spec.kind == "float" and (spec.low is not None or spec.high is not None):
-        d.floating_point_range = [
-            FloatingPointRange(
-                from_value=float(spec.low if spec.low is not None else -1e308),
-                to_value=float(spec.high if spec.high is not None else 1e308),
-                step=0.0,
-            )
-        ]
-    if spec.kind == "int" and (spec.low is not None or spec.high is not None):
-        d.integer_range = [
-            IntegerRange(
-                from_value=int(spec.low if spec.low is not None else -(2**63)),
-                to_value=int(spec.high if spec.high is not None else 2**63 - 1),
-                step=1,
-            )
-        ]
-    if spec.choices:
-        d.additional_constraints = "one of: " + ", ".join(
-            f"{c}<...>" if c.endswith(":") else c for c in spec.choices
-        )
-    return d
-
-
-def _declare(node: Node, spec: ParamSpec) -> Any:
-    from rclpy.parameter import Parameter
-
-    d = descriptor(spec)
-    if isinstance(spec.default, list) and not spec.default:
-        # An empty list would be typed as a byte array: declare the type, then set the default
-        # unless an override (params file, command line) already gave a value.
-        node.declare_parameter(spec.name, Parameter.Type.STRING_ARRAY, d)
-        if _uninitialised(node, spec.name):
-            node.set_parameters([Parameter(spec.name, Parameter.Type.STRING_ARRAY, [])])
-    else:
-        node.declare_parameter(spec.name, spec.default, d)
-    return node.get_parameter(spec.name).value
-
-
-def _uninitialised(node: Node, name: str) -> bool:
-    from rclpy.exceptions import ParameterUninitializedException
-
-    try:
-        node.get_parameter(name)
-    except ParameterUninitializedException:
-        return True
-    return False
-
-
-def declare_node_parameters(node: Node) -> NodeParams:
-    """Declare every parameter (node-wide, then per camera) and return them validated.
-
-    Raises ValueError (listing every problem) when the values are invalid; rclpy itself raises
-    for an override of the wrong type or outside a range.
-    """
-    values: dict[str, Any] = {}
-    for spec in NODE_PARAMETERS:
-        values[spec.name] = _declare(node, spec)
-    values["cameras"] = list(values["cameras"])
-    for camera in values["cameras"]:
-        if _CAMERA_NAME.match(camera):
-            for spec in camera_parameters(camera):
-                values[spec.name] = _declare(node, spec)
-    for name in ("classes", "class_prompts"):
-        values[name] = list(values[name])
-    return validate_params(values)
 
 
 def check_parameter_update(name: str, value: Any, cameras: Iterable[str]) -> str | None:

@@ -34,14 +34,8 @@ from std_msgs.msg import Header
 from semanticsplat_msgs.msg import OrientedBox as OrientedBoxMsg
 from semanticsplat_msgs.msg import Segment
 from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
-from semanticsplat_ros.pipeline import (
-    MAX_QUERY_CHARS,
-    EncodedScene,
-    SegmentResult,
-    SemanticSplatPipeline,
-    check_query_text,
-)
-from semanticsplat_ros.queries import OrientedBox
+from semanticsplat_ros.pipeline import EncodedScene, SegmentResult, SemanticSplatPipeline
+from semanticsplat_ros.queries import MAX_QUERY_CHARS, OrientedBox, check_query_text
 from semanticsplat_ros.ros.conversions import (
     make_header,
     numpy_to_image,
@@ -305,12 +299,8 @@ def answer_query_text(
         texts = check_texts(list(request.texts))
         if latest is None:
             raise ValueError(NO_SCENE_MESSAGE)
-        threshold = float(request.threshold)
-        if not math.isfinite(threshold) or threshold >= 1.0:
-            raise ValueError(
-                f"threshold must be in (0, 1), or <= 0 for the node's default; got {threshold}"
-            )
-        results = pipeline.query_text(latest.scene, texts, threshold if threshold > 0 else None)
+        # <= 0 selects the node's default; the pipeline refuses the rest outside (0, 1).
+        results = pipeline.query_text(latest.scene, texts, float(request.threshold))
         response.segments = [segment_to_msg(r, latest, fixed_frame) for r in results]
         found = sum(1 for s in response.segments if any(s.pixel_counts))
         return f"{len(texts)} queries, {found} found in at least one camera"

@@ -1,9 +1,9 @@
 """A small TF buffer: stamped and static transforms in a tree, interpolated lookups.
 
-``TfBuffer`` is pure numpy (unit-tested without ROS). ``TfListener`` feeds it from ``/tf`` and
-``/tf_static`` subscriptions; ``Tf2RosLookup`` wraps ``tf2_ros.Buffer`` where tf2_ros exists, and
-``make_transform_lookup`` picks between them. All three answer the same ``TransformLookup``
-protocol: ``lookup(target_frame, source_frame, stamp) -> (4, 4)``.
+``TfBuffer`` is pure numpy (unit-tested without ROS); ``tf_listener.py`` feeds it from ``/tf``
+and ``/tf_static`` or wraps ``tf2_ros.Buffer``. Every source of poses answers the same
+``TransformLookup`` protocol: ``lookup(target_frame, source_frame, stamp) -> (4, 4)``;
+``wait_for_lookup`` retries one while its transform has not arrived yet.
 
 Convention (tf2's): ``lookup(target, source, t)`` returns ``T_target_source``, the matrix mapping
 points expressed in ``source`` into ``target`` at time ``t``. A transform stored with
@@ -15,15 +15,14 @@ from __future__ import annotations
 import bisect
 import math
 import threading
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-if TYPE_CHECKING:
-    from rclpy.node import Node
+from semanticsplat_ros.ros.conversions import check_rigid, rotmat_to_wxyz, wxyz_to_rotmat
 
 
 class TfLookupError(LookupError):
@@ -63,18 +62,6 @@ class TransformLookup(Protocol):
 # --------------------------------------------------------------------------------------------
 
 
-def _quat_from_rotmat(R: NDArray[np.float64]) -> NDArray[np.float64]:
-    from semanticsplat_ros.ros.conversions import rotmat_to_wxyz
-
-    return rotmat_to_wxyz(R)
-
-
-def _rotmat_from_quat(q: NDArray[np.float64]) -> NDArray[np.float64]:
-    from semanticsplat_ros.ros.conversions import wxyz_to_rotmat
-
-    return wxyz_to_rotmat(q)
-
-
 def slerp(q0: ArrayLike, q1: ArrayLike, alpha: float) -> NDArray[np.float64]:
     """Spherical interpolation of unit wxyz quaternions along the shortest arc."""
     a = np.asarray(q0, dtype=np.float64)
@@ -93,7 +80,7 @@ def slerp(q0: ArrayLike, q1: ArrayLike, alpha: float) -> NDArray[np.float64]:
 
 def _matrix(translation: NDArray[np.float64], quat: NDArray[np.float64]) -> NDArray[np.float64]:
     T = np.eye(4)
-    T[:3, :3] = _rotmat_from_quat(quat)
+    T[:3, :3] = wxyz_to_rotmat(quat)
     T[:3, 3] = translation
     return T
 
@@ -148,7 +135,6 @@ class TfBuffer:
         moves to another parent forgets its history. Raises ValueError for NaN/Inf, a non-rigid
         matrix, empty or equal frame names, or a transform that would close a loop.
         """
-        from semanticsplat_ros.ros.conversions import check_rigid
 
         parent, child = _frame(parent), _frame(child)
         if not parent or not child:
@@ -160,7 +146,7 @@ class TfBuffer:
             raise ValueError(f"stamp of {parent!r} -> {child!r} must be finite, got {stamp}")
         T = check_rigid(transform, name=f"transform {parent!r} -> {child!r}")
         translation = T[:3, 3].copy()
-        quat = _quat_from_rotmat(T[:3, :3])
+        quat = rotmat_to_wxyz(T[:3, :3])
         with self._lock:
             # Refuse loops: the new parent must not descend from the child.
             frame: str | None = parent
@@ -320,248 +306,6 @@ def _invert(T: NDArray[np.float64]) -> NDArray[np.float64]:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# ROS adapters (rclpy imported lazily: the buffer above stays importable without ROS)
-# --------------------------------------------------------------------------------------------
-
-
-def tf2_ros_available() -> bool:
-    """True when tf2_ros (and so a real TF buffer) can be imported."""
-    import importlib.util
-
-    return importlib.util.find_spec("tf2_ros") is not None
-
-
-class TfListener:
-    """Fills a ``TfBuffer`` from ``/tf`` and ``/tf_static`` (tf2_msgs/TFMessage).
-
-    QoS as tf2_ros's listener: /tf keep-last 100, volatile; /tf_static keep-last 100, reliable,
-    transient-local (late joiners get the static transforms). Malformed transforms (NaN, zero
-    quaternion, empty frame) are skipped and counted in ``rejected``; the latest reason is kept
-    in ``last_error``, and ``on_error`` (if given) is called with it. The listener never raises
-    from its callbacks.
-
-    With ``spin_thread`` (as tf2_ros's ``TransformListener(spin_thread=True)``) the
-    subscriptions live on a node of their own (``<node>_tf_listener``, same namespace and
-    context), spun by its own executor in a daemon thread: /tf is taken in as it arrives even
-    when ``node``'s executor is saturated by camera streams. Without it, a busy executor serves
-    the reliable /tf queue late, and the newest transform falls seconds behind the images.
-    ``callback_group`` then does not apply. ``destroy()`` stops the thread.
-    """
-
-    def __init__(
-        self,
-        node: Node,
-        buffer: TfBuffer,
-        on_error: Callable[[str], None] | None = None,
-        callback_group: Any = None,
-        spin_thread: bool = False,
-    ) -> None:
-        from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-        from tf2_msgs.msg import TFMessage
-
-        self._thread: threading.Thread | None = None
-        self._executor: Any = None
-        self._running = threading.Event()
-        self._own_node: Node | None = None
-        if spin_thread:
-            import rclpy
-            from rclpy.executors import SingleThreadedExecutor
-
-            self._own_node = rclpy.create_node(
-                f"{node.get_name()}_tf_listener",
-                namespace=node.get_namespace(),
-                context=node.context,
-                start_parameter_services=False,
-            )
-            node = self._own_node
-            callback_group = None
-            self._executor = SingleThreadedExecutor(context=node.context)
-        self.buffer = buffer
-        self.received = 0
-        self.rejected = 0
-        self.last_error = ""
-        self._on_error = on_error
-        dynamic_qos = QoSProfile(
-            depth=100, history=HistoryPolicy.KEEP_LAST, durability=DurabilityPolicy.VOLATILE
-        )
-        static_qos = QoSProfile(
-            depth=100,
-            history=HistoryPolicy.KEEP_LAST,
-            reliability=ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL,
-        )
-        self._subs = [
-            node.create_subscription(
-                TFMessage,
-                "/tf",
-                lambda msg: self._on_message(msg, False),
-                dynamic_qos,
-                callback_group=callback_group,
-            ),
-            node.create_subscription(
-                TFMessage,
-                "/tf_static",
-                lambda msg: self._on_message(msg, True),
-                static_qos,
-                callback_group=callback_group,
-            ),
-        ]
-        self._node = node
-        if self._executor is not None:
-            self._executor.add_node(node)
-            self._running.set()
-            self._thread = threading.Thread(
-                target=self._spin, name=f"{node.get_name()}_spin", daemon=True
-            )
-            self._thread.start()
-
-    def _spin(self) -> None:
-        context = self._node.context
-        while self._running.is_set() and context.ok():
-            try:
-                self._executor.spin_once(timeout_sec=0.1)
-            except Exception:  # context shut down under us: the process is exiting
-                if not context.ok() or not self._running.is_set():
-                    return
-                raise
-
-    def _on_message(self, msg: Any, static: bool) -> None:
-        from semanticsplat_ros.ros.conversions import stamp_to_seconds, transform_msg_to_matrix
-
-        for ts in msg.transforms:
-            self.received += 1
-            try:
-                self.buffer.set_transform(
-                    ts.header.frame_id,
-                    ts.child_frame_id,
-                    stamp_to_seconds(ts.header.stamp),
-                    transform_msg_to_matrix(ts.transform),
-                    static=static,
-                )
-            except (ValueError, TypeError) as exc:
-                self.rejected += 1
-                self.last_error = (
-                    f"ignored transform {ts.header.frame_id!r} -> {ts.child_frame_id!r}: {exc}"
-                )
-                if self._on_error is not None:
-                    self._on_error(self.last_error)
-
-    def destroy(self) -> None:
-        """Drop the subscriptions (and with ``spin_thread``, stop the thread and its node)."""
-        self._running.clear()
-        thread, self._thread = self._thread, None
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=5.0)
-        for sub in self._subs:
-            self._node.destroy_subscription(sub)
-        self._subs = []
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            executor.shutdown(timeout_sec=1.0)
-        own, self._own_node = self._own_node, None
-        if own is not None:
-            own.destroy_node()
-
-
-class Tf2RosLookup:
-    """``TransformLookup`` over ``tf2_ros.Buffer`` + ``TransformListener`` (real ROS installs).
-
-    tf2's exceptions are re-raised as this module's TfLookupError subclasses.
-    """
-
-    def __init__(
-        self,
-        node: Node,
-        cache_duration: float = 10.0,
-        tolerance: float = 0.0,
-        spin_thread: bool = False,
-    ) -> None:
-        import tf2_ros
-        from rclpy.duration import Duration
-
-        self._tf2 = tf2_ros
-        self.tolerance = float(tolerance)
-        self.buffer = tf2_ros.Buffer(cache_time=Duration(seconds=cache_duration), node=node)
-        self.listener = tf2_ros.TransformListener(self.buffer, node, spin_thread=spin_thread)
-
-    def lookup(
-        self, target_frame: str, source_frame: str, stamp: float | None = None
-    ) -> NDArray[np.float64]:
-        from rclpy.time import Time
-
-        from semanticsplat_ros.ros.conversions import transform_msg_to_matrix
-
-        tf2 = self._tf2
-        when = Time() if stamp is None else Time(nanoseconds=round(float(stamp) * 1e9))
-        try:
-            msg = self.buffer.lookup_transform(target_frame, source_frame, when)
-        except tf2.ExtrapolationException as exc:
-            if stamp is not None and self.tolerance > 0:
-                # Retry at the latest time when within tolerance of it (as TfBuffer does).
-                latest = self.buffer.lookup_transform(target_frame, source_frame, Time())
-                from semanticsplat_ros.ros.conversions import stamp_to_seconds
-
-                if abs(stamp_to_seconds(latest.header.stamp) - float(stamp)) <= self.tolerance:
-                    return transform_msg_to_matrix(latest.transform)
-            raise ExtrapolationError(str(exc)) from exc
-        except tf2.ConnectivityException as exc:
-            raise ConnectivityError(str(exc)) from exc
-        except tf2.LookupException as exc:
-            raise UnknownFrameError(str(exc)) from exc
-        except tf2.TransformException as exc:
-            raise TfLookupError(str(exc)) from exc
-        try:
-            return transform_msg_to_matrix(msg.transform)
-        except ValueError as exc:
-            raise TfLookupError(
-                f"transform {target_frame!r} <- {source_frame!r} is invalid: {exc}"
-            ) from exc
-
-    def can_transform(
-        self, target_frame: str, source_frame: str, stamp: float | None = None
-    ) -> bool:
-        try:
-            self.lookup(target_frame, source_frame, stamp)
-        except TfLookupError:
-            return False
-        return True
-
-    def close(self) -> None:
-        """Stop listening (tf2_ros's listener and, with spin_thread, its thread)."""
-        self.listener.unregister()
-
-
-class BufferLookup:
-    """``TransformLookup`` of our ``TfBuffer`` fed by a ``TfListener``."""
-
-    def __init__(
-        self,
-        node: Node,
-        cache_duration: float = 10.0,
-        tolerance: float = 0.0,
-        on_error: Callable[[str], None] | None = None,
-        callback_group: Any = None,
-        spin_thread: bool = False,
-    ) -> None:
-        self.buffer = TfBuffer(cache_duration=cache_duration, tolerance=tolerance)
-        self.listener = TfListener(node, self.buffer, on_error, callback_group, spin_thread)
-
-    def lookup(
-        self, target_frame: str, source_frame: str, stamp: float | None = None
-    ) -> NDArray[np.float64]:
-        return self.buffer.lookup(target_frame, source_frame, stamp)
-
-    def can_transform(
-        self, target_frame: str, source_frame: str, stamp: float | None = None
-    ) -> bool:
-        return self.buffer.can_transform(target_frame, source_frame, stamp)
-
-    def close(self) -> None:
-        """Stop listening (and, with spin_thread, the listener's thread and node)."""
-        self.listener.destroy()
-
-
 def wait_for_lookup(
     lookup: TransformLookup,
     target_frame: str,
@@ -574,7 +318,6 @@ def wait_for_lookup(
     """``lookup(target_frame, source_frame, stamp)``, retried for up to ``wait_s`` while the
     transform has not arrived yet (extrapolation or an unknown frame: TF may lag the images a
     little); other lookup errors, the last error after the wait, or ``stop`` being set raise."""
-    import time
 
     deadline = time.monotonic() + wait_s
     while True:
@@ -584,23 +327,3 @@ def wait_for_lookup(
             if time.monotonic() >= deadline or (stop is not None and stop.is_set()):
                 raise
             time.sleep(poll_s)
-
-
-def make_transform_lookup(
-    node: Node,
-    cache_duration: float = 10.0,
-    tolerance: float = 0.0,
-    prefer_tf2_ros: bool = True,
-    on_error: Callable[[str], None] | None = None,
-    callback_group: Any = None,
-    spin_thread: bool = False,
-) -> TransformLookup:
-    """tf2_ros's buffer when importable (and preferred), else ``TfBuffer`` + ``TfListener``.
-
-    ``on_error`` and ``callback_group`` apply to our own listener only (tf2_ros reports rejected
-    transforms in its own log and uses its own subscriptions). ``spin_thread``: take /tf in on a
-    node and thread of its own (both listeners; see ``TfListener``).
-    """
-    if prefer_tf2_ros and tf2_ros_available():
-        return Tf2RosLookup(node, cache_duration, tolerance, spin_thread)
-    return BufferLookup(node, cache_duration, tolerance, on_error, callback_group, spin_thread)

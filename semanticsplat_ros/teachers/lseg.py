@@ -29,6 +29,8 @@ from semanticsplat_ros.checkpoint import (
     save_checkpoint,
 )
 from semanticsplat_ros.teachers.base import Teacher, TextEncoder, check_images
+from semanticsplat_ros.teachers.defaults import DEFAULT_TINY_LSEG
+from semanticsplat_ros.teachers.text import shared_minilm
 
 TINY_LSEG_KIND = "tiny_lseg_teacher"
 
@@ -156,8 +158,6 @@ def load_tiny_lseg(
     path: str | Path | None = None, text_encoder: TextEncoder | None = None
 ) -> LanguageTeacher:
     """The tiny LSeg teacher (default: the shipped checkpoint) with the MiniLM text encoder."""
-    from semanticsplat_ros.teachers.defaults import DEFAULT_TINY_LSEG
-    from semanticsplat_ros.teachers.text import shared_minilm
 
     ckpt = load_checkpoint(path or DEFAULT_TINY_LSEG, expected_kind=TINY_LSEG_KIND)
     config = dataclass_from_dict(TinyLSegConfig, ckpt.config)

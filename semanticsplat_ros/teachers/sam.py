@@ -37,6 +37,7 @@ from semanticsplat_ros.checkpoint import (
 )
 from semanticsplat_ros.geometry import point_grid
 from semanticsplat_ros.teachers.base import check_images, read_state_dict
+from semanticsplat_ros.teachers.defaults import DEFAULT_TINY_SAM
 
 SAM_EMBED_DIM = 256
 """Channels of SAM's image embedding and of its prompt/mask decoder (fixed by SAM)."""
@@ -75,6 +76,16 @@ SAM_ARCHITECTURES: dict[str, SamArchitecture] = {
     "vit_h": SamArchitecture(1280, 32, 16, (7, 15, 23, 31)),
 }
 """The released SAM models, as in ``segment_anything.sam_model_registry``."""
+
+
+def sam_architecture_for(path: str | Path) -> str:
+    """``tiny`` unless the checkpoint's file name names a released SAM model
+    (``sam_vit_b_01ec64.pth`` -> ``vit_b``)."""
+    name = Path(path).name.lower()
+    for arch in SAM_ARCHITECTURES:
+        if arch in name:
+            return arch
+    return "tiny"
 
 
 def _prompt_and_decoder(
@@ -246,7 +257,6 @@ def save_tiny_sam(
 
 def load_tiny_sam(path: str | Path | None = None) -> SamTeacher:
     """The tiny SAM teacher from a checkpoint (default: the one shipped in assets/checkpoints)."""
-    from semanticsplat_ros.teachers.defaults import DEFAULT_TINY_SAM
 
     ckpt = load_checkpoint(path or DEFAULT_TINY_SAM, expected_kind=TINY_SAM_KIND)
     config = dataclass_from_dict(TinySamConfig, ckpt.config)
@@ -486,5 +496,6 @@ __all__ = [
     "grid_points",
     "load_sam",
     "load_tiny_sam",
+    "sam_architecture_for",
     "save_tiny_sam",
 ]

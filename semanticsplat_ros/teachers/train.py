@@ -27,6 +27,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
+from semanticsplat_ros.data.synthetic import SyntheticDataset
 from semanticsplat_ros.teachers.base import TextEncoder
 from semanticsplat_ros.teachers.lseg import TinyLSeg, TinyLSegConfig
 from semanticsplat_ros.teachers.sam import SamTeacher, TinySamConfig, build_tiny_sam
@@ -67,7 +68,6 @@ def render_pool(
     progress: Progress | None = None,
 ) -> ViewPool:
     """Render ``views_per_scene`` context views of every scene in ``seeds``."""
-    from semanticsplat_ros.data.synthetic import SyntheticDataset
 
     dataset = SyntheticDataset(
         seeds, height=height, width=width, num_context=views_per_scene, num_target=0

@@ -3,8 +3,8 @@
 A loss is a :class:`StageLoss`: called with the batch and the model it returns a
 :class:`LossOutput` (the scalar to minimise, detached terms to log, images to show), and it
 says which parameters its stage trains. Stage 0 (geometry and appearance) is
-:class:`PhotometricLoss`; the distillation stages register theirs with
-:func:`register_stage_loss`.
+:class:`PhotometricLoss`; the distillation stages' losses are in ``train/stages.py``, whose
+:func:`build_loss` builds any stage's.
 
 LPIPS: the paper adds 0.05 × LPIPS to L1. LPIPS needs pretrained backbone weights that cannot be
 downloaded here, so it is used only when ``lpips_weights`` names an existing file *and* the
@@ -14,7 +14,7 @@ which).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,8 +24,8 @@ from jaxtyping import Float
 from torch import Tensor, nn
 
 from semanticsplat_ros.data.types import Example
-from semanticsplat_ros.eval.metrics import psnr
 from semanticsplat_ros.geometry import invert_pose
+from semanticsplat_ros.metrics import psnr
 from semanticsplat_ros.model import SemanticGaussians, SemanticSplat
 
 
@@ -250,34 +250,3 @@ def _load_lpips(path: str | None) -> nn.Module | None:
     net = lpips.LPIPS(net="vgg", pretrained=False, pnet_rand=True, verbose=False)
     net.load_state_dict(torch.load(path, map_location="cpu"), strict=False)
     return net.eval().requires_grad_(False)
-
-
-LossFactory = Callable[[dict], StageLoss]
-"""Builds a stage's loss from the ``loss`` mapping of the training config."""
-
-_STAGE_LOSSES: dict[int, LossFactory] = {}
-
-
-def register_stage_loss(stage: int, factory: LossFactory) -> None:
-    """Make ``factory`` the loss of ``stage`` (the distillation stages register here)."""
-    if stage not in (0, 1, 2):
-        raise ValueError(f"stage must be 0, 1 or 2, got {stage}")
-    _STAGE_LOSSES[stage] = factory
-
-
-def build_loss(stage: int, options: dict | None = None) -> StageLoss:
-    """The registered loss of ``stage`` built from ``options`` (the config's ``loss`` mapping)."""
-    from semanticsplat_ros.checkpoint import dataclass_from_dict
-
-    if stage == 0 and 0 not in _STAGE_LOSSES:
-        register_stage_loss(
-            0, lambda opts: PhotometricLoss(dataclass_from_dict(PhotometricLossConfig, opts))
-        )
-    if stage in (1, 2) and stage not in _STAGE_LOSSES:
-        import semanticsplat_ros.train.stages  # noqa: F401  (registers the distillation losses)
-    if stage not in _STAGE_LOSSES:
-        raise ValueError(
-            f"no loss registered for stage {stage} (stages with a loss: {sorted(_STAGE_LOSSES)}); "
-            "stage 1/2 distillation losses register with register_stage_loss"
-        )
-    return _STAGE_LOSSES[stage](dict(options or {}))

@@ -1,4 +1,4 @@
-"""The two distillation stages as trainer losses (registered for stages 1 and 2).
+"""The two distillation stages as trainer losses, and ``build_loss`` for every stage.
 
 Stage 1 (segmentation): render the target views, expand the rendered segmentation feature to the
 SAM width, and distil the SAM teacher's embedding of the same image: ``1 - cos`` at the teacher's
@@ -25,10 +25,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from semanticsplat_ros.checkpoint import dataclass_from_dict
+from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.data.types import Example
-from semanticsplat_ros.eval.metrics import psnr
 from semanticsplat_ros.geometry import invert_pose
+from semanticsplat_ros.metrics import psnr
 from semanticsplat_ros.model import SemanticSplat
+from semanticsplat_ros.teachers.lseg import load_tiny_lseg
+from semanticsplat_ros.teachers.sam import MaskGenerationConfig, load_tiny_sam
 from semanticsplat_ros.train.distillation import (
     MASK_LOSS_WEIGHT,
     class_balance_weights,
@@ -40,9 +44,11 @@ from semanticsplat_ros.train.distillation import (
 from semanticsplat_ros.train.losses import (
     DEPTH_LOSSES,
     LossOutput,
+    PhotometricLoss,
+    PhotometricLossConfig,
+    StageLoss,
     check_depth_loss,
     l1_loss,
-    register_stage_loss,
 )
 
 
@@ -107,9 +113,6 @@ class _Teachers:
     """Frozen teachers on the model's device, loaded once."""
 
     def __init__(self, config: DistillationLossConfig) -> None:
-        from semanticsplat_ros.teachers.lseg import load_tiny_lseg
-        from semanticsplat_ros.teachers.sam import MaskGenerationConfig, load_tiny_sam
-
         self.sam = load_tiny_sam(config.sam_checkpoint or None).eval().requires_grad_(False)
         self.sam.generation = MaskGenerationConfig(points_per_side=config.hcam_points_per_side)
         self.language = load_tiny_lseg(config.language_checkpoint or None).eval()
@@ -120,8 +123,6 @@ class _Teachers:
     def class_embeddings(self, device: torch.device) -> Tensor:
         """Text embeddings of the class names (for the class-balanced stage-2 weights)."""
         if self._class_embeddings is None:
-            from semanticsplat_ros.data.classes import CLASS_NAMES
-
             self._class_embeddings = self.language.text_encoder.encode(list(CLASS_NAMES))
         return self._class_embeddings.to(device)
 
@@ -322,14 +323,12 @@ class DistillationLoss:
         return LossOutput(total=total, terms=terms, images=images)
 
 
-def _factory(stage: int):
-    def build(options: dict) -> DistillationLoss:
-        from semanticsplat_ros.checkpoint import dataclass_from_dict
-
+def build_loss(stage: int, options: dict | None = None) -> StageLoss:
+    """The loss of ``stage`` built from ``options`` (the training config's ``loss`` mapping):
+    stage 0 is ``PhotometricLoss``, stages 1 and 2 are ``DistillationLoss``."""
+    options = dict(options or {})
+    if stage == 0:
+        return PhotometricLoss(dataclass_from_dict(PhotometricLossConfig, options))
+    if stage in (1, 2):
         return DistillationLoss(stage, dataclass_from_dict(DistillationLossConfig, options))
-
-    return build
-
-
-register_stage_loss(1, _factory(1))
-register_stage_loss(2, _factory(2))
+    raise ValueError(f"no loss registered for stage {stage} (stages with a loss: [0, 1, 2])")

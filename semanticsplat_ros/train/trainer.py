@@ -36,7 +36,11 @@ from semanticsplat_ros.checkpoint import (
     load_state_dict_strict,
     save_checkpoint,
 )
+from semanticsplat_ros.data.scannet import ScanNetDataset
+from semanticsplat_ros.data.splits import parse_seeds
+from semanticsplat_ros.data.synthetic import SyntheticDataset, ViewSampling, check_sampling
 from semanticsplat_ros.data.types import Example, collate
+from semanticsplat_ros.device import resolve_device
 from semanticsplat_ros.model import (
     CONDITION_CHOICES,
     MODEL_KIND,
@@ -48,7 +52,8 @@ from semanticsplat_ros.model import (
     with_language_skip,
 )
 from semanticsplat_ros.model.semanticsplat import trained_near
-from semanticsplat_ros.train.losses import LossOutput, StageLoss, build_loss
+from semanticsplat_ros.train.losses import LossOutput, StageLoss
+from semanticsplat_ros.train.stages import build_loss
 
 
 @dataclass
@@ -188,8 +193,6 @@ class TrainConfig:
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
         if self.rig != "mono":
-            from semanticsplat_ros.data.synthetic import ViewSampling, check_sampling
-
             if self.data:
                 raise ValueError("rig applies to the synthetic world, not to data=...")
             lo, hi = self.context_span_s
@@ -223,14 +226,6 @@ def cosine_lr(step: int, config: TrainConfig, elapsed_s: float = 0.0) -> float:
         progress = max(progress, min(elapsed_s / (60.0 * config.max_minutes), 1.0))
     r = config.lr_final_ratio
     return r + (1.0 - r) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return torch.device(name)
 
 
 class Trainer:
@@ -323,18 +318,13 @@ class Trainer:
         return SemanticSplat(config)
 
     def _build_dataset(self) -> Dataset:
-        from semanticsplat_ros.data.splits import parse_seeds
-        from semanticsplat_ros.data.synthetic import SyntheticDataset
 
         c = self.config
         if c.data:
-            from semanticsplat_ros.data.scannet import ScanNetDataset
-
             return ScanNetDataset(
                 c.data, c.height, c.width, num_context=c.num_context, num_target=c.num_target,
                 examples_per_scene=c.examples_per_scene, seed=c.seed, skip_invalid_poses=True,
             )  # fmt: skip
-        from semanticsplat_ros.data.synthetic import ViewSampling
 
         lo, hi = c.context_span_s
         sampling = ViewSampling(
