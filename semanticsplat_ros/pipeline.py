@@ -666,10 +666,9 @@ class SemanticSplatPipeline:
                 f"point {p.tolist()} is not visible in any camera (outside the images or occluded)"
             )
         idx = list(prompts)
-        # SAM's prompt coordinates put pixel centres on integers; ours are at +0.5.
-        pts = torch.tensor([[prompts[i]] for i in idx], device=self.device) - 0.5
+        pts = torch.tensor([[prompts[i]] for i in idx], device=self.device)
         with self._lock:
-            pred = self.sam.predict_masks(scene.seg_embeddings[idx], pts, (h, w))
+            pred = self.sam.predict_masks_at(scene.seg_embeddings[idx], pts, (h, w))
         logits, iou = pred.logits[:, 0], pred.iou[:, 0]  # (k, 3, h, w), (k, 3)
         masks_of = logits > 0  # (k, 3, h, w)
         scores = iou.mean(0).clamp(0, 1).tolist()  # SAM's predicted IoU per level

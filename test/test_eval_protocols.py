@@ -82,6 +82,9 @@ def testpromptable_view_protocol_scores_an_oracle_decoder_one():
             logits = torch.stack([-gt, -gt, gt], dim=1)[None]
             return type("P", (), {"logits": logits})()
 
+        def predict_masks_at(self, emb, points, size, chunk):
+            return self.predict_masks(emb, points - 0.5, size, chunk)
+
     inst = torch.zeros(16, 16, dtype=torch.long)
     inst[4:12, 4:12] = 1
     ious, accs = promptable_view(Oracle(inst), torch.zeros(256, 4, 4), inst, grid=4, chunk=16)

@@ -46,6 +46,9 @@ class OracleSam:
                 logits[i, j, 1] = (inst == inst[y, x]).float() * 2 - 1
         return MaskPrediction(logits, torch.zeros(n, p, 3))
 
+    def predict_masks_at(self, embeddings, points, image_size, points_chunk=None):
+        return self.predict_masks(embeddings, points - 0.5, image_size, points_chunk)
+
 
 def test_sam_protocol_gives_one_for_an_oracle_and_skips_unknown(monkeypatch):
     monkeypatch.setattr(evaluate, "GRID_POINTS_PER_SIDE", 4)

@@ -10,10 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+import rclpy
 
-rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2 wheels) not installed")
-
-from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses  # noqa: E402
+from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
 
 SERVER = Path(__file__).parent / "procs" / "echo_service_server.py"
 

@@ -141,7 +141,6 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.ros
 @pytest.mark.slow
 def test_bringup_runs_rig_and_node_and_stops_on_sigint(tmp_path):
-    pytest.importorskip("rclpy")
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -217,7 +216,6 @@ def test_bringup_runs_rig_and_node_and_stops_on_sigint(tmp_path):
 @pytest.mark.ros
 @pytest.mark.slow
 def test_bringup_exits_nonzero_when_the_node_cannot_configure(tmp_path):
-    pytest.importorskip("rclpy")
     proc = _start_bringup(
         tmp_path,
         "--node-param",

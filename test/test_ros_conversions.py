@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-pytest.importorskip("sensor_msgs.msg")
-
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import Quaternion, Transform
 from sensor_msgs.msg import PointCloud2, PointField

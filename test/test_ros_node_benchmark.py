@@ -10,7 +10,6 @@ pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
 
 def test_quick_node_benchmark_reports_latency_rate_drops_and_memory():
-    pytest.importorskip("rclpy")
     from semanticsplat_ros.ros.benchmark import benchmark
 
     result = benchmark(device="cpu", quick=True)

@@ -10,9 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
-pytest.importorskip("rclpy")
-
 from geometry_msgs.msg import PointStamped
 
 from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses

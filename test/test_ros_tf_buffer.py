@@ -138,11 +138,11 @@ def test_out_of_order_samples_are_sorted():
 
 @pytest.mark.ros
 def test_listener_fills_the_buffer_from_tf_topics():
-    rclpy = pytest.importorskip("rclpy")
-    tf2_msgs = pytest.importorskip("tf2_msgs.msg")
+    import rclpy
     from geometry_msgs.msg import TransformStamped
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from tf2_msgs import msg as tf2_msgs
 
     from semanticsplat_ros.ros.conversions import matrix_to_transform_msg, seconds_to_stamp
     from semanticsplat_ros.ros.tf_listener import BufferLookup, make_transform_lookup
@@ -208,9 +208,9 @@ def test_listener_fills_the_buffer_from_tf_topics():
 def test_listener_with_its_own_thread_needs_no_spinning_of_the_node():
     """spin_thread: /tf arrives while the owning node's executor never runs (a saturated
     executor in the node), and close() stops the thread and removes the listener's node."""
-    rclpy = pytest.importorskip("rclpy")
-    tf2_msgs = pytest.importorskip("tf2_msgs.msg")
+    import rclpy
     from geometry_msgs.msg import TransformStamped
+    from tf2_msgs import msg as tf2_msgs
 
     from semanticsplat_ros.ros.conversions import matrix_to_transform_msg, seconds_to_stamp
     from semanticsplat_ros.ros.tf_listener import make_transform_lookup

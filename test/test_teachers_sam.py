@@ -56,6 +56,15 @@ def test_predict_masks_chunking_matches_unchunked(tiny):
     torch.testing.assert_close(a.iou, b.iou, atol=1e-5, rtol=1e-5)
 
 
+def test_predict_masks_at_takes_pixel_centres_at_half(tiny):
+    emb = tiny.embed(torch.rand(1, 3, 64, 64))
+    ours = torch.tensor([[[0.5, 0.5], [10.5, 30.5]]])  # centres of pixels (0, 0) and (10, 30)
+    a = tiny.predict_masks_at(emb, ours, (64, 64))
+    b = tiny.predict_masks(emb, torch.tensor([[[0.0, 0.0], [10.0, 30.0]]]), (64, 64))
+    torch.testing.assert_close(a.logits, b.logits)
+    torch.testing.assert_close(a.iou, b.iou)
+
+
 @pytest.mark.parametrize(
     ("emb", "points", "message"),
     [
@@ -155,8 +164,7 @@ def test_tiny_sam_checkpoint_round_trip_and_kind_check(tmp_path, tiny):
 
 
 def test_shipped_teacher_checkpoints_load_and_fit_the_budget():
-    if not DEFAULT_TINY_SAM.is_file():
-        pytest.skip("tiny teachers not trained yet (semanticsplat train-teachers)")
+    assert DEFAULT_TINY_SAM.is_file() and DEFAULT_TINY_LSEG.is_file(), "shipped teachers missing"
     total = DEFAULT_TINY_SAM.stat().st_size + DEFAULT_TINY_LSEG.stat().st_size
     assert total <= 10e6
     teacher = load_tiny_sam()

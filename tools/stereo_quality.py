@@ -139,10 +139,10 @@ def main() -> None:
         ours.append(max(_iou(s.masks["cam0"], target) for s in segments))
         labelled_chair.append(bool(label_images[0][v, u] == chair))
         h, w = scene.depth.shape[-2:]
-        prompt = torch.tensor([[[(u + 0.5) * w / W - 0.5, (v + 0.5) * h / H - 0.5]]])
+        prompt = torch.tensor([[[(u + 0.5) * w / W, (v + 0.5) * h / H]]])
         with torch.no_grad():
             embedding = pipeline.sam.embed(scene.images[:1])
-            logits = pipeline.sam.predict_masks(embedding, prompt, (h, w)).logits[0, 0]
+            logits = pipeline.sam.predict_masks_at(embedding, prompt, (h, w)).logits[0, 0]
         masks = [scene.resize_to_camera((m > 0).to(torch.uint8), 0).astype(bool) for m in logits]
         teacher.append(max(_iou(m, target) for m in masks))
         print(f"{line}  prompt IoU ours {ours[-1]:.2f} teacher {teacher[-1]:.2f}", flush=True)

@@ -22,6 +22,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,10 @@ from semanticsplat_ros.queries import classify
 
 SPLITS = ("source", "target")
 
+ModelProtocol = Literal["nvs", "language", "promptable", "consistency"]
+"""The protocols ``evaluate_model`` runs."""
+MODEL_PROTOCOLS: tuple[str, ...] = get_args(ModelProtocol)
+
 
 @dataclass
 class ProtocolSettings:
@@ -55,8 +60,16 @@ class ProtocolSettings:
     """Prompts decoded per call of the mask decoder."""
     promptable_views: int = 1
     """Views per split and example that get the point grid (it dominates the run time)."""
-    protocols: tuple[str, ...] = ("nvs", "language", "promptable", "consistency")
+    protocols: tuple[ModelProtocol, ...] = MODEL_PROTOCOLS
     """Subset of the protocols to run."""
+
+    def __post_init__(self) -> None:
+        unknown = set(self.protocols) - set(MODEL_PROTOCOLS)
+        if unknown:
+            raise ValueError(f"unknown protocols {sorted(unknown)}")
+        for name in ("grid", "prompt_chunk", "promptable_views"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -91,8 +104,7 @@ def promptable_view(
     h, w = instances.shape
     pts = point_grid(h, w, grid).to(embeddings.device)
     gt, valid = masks_at_points(instances, pts)
-    # SAM's prompt coordinates put pixel centres on integers; ours are at +0.5.
-    pred = sam_teacher.predict_masks(embeddings[None], (pts - 0.5)[None], (h, w), chunk)
+    pred = sam_teacher.predict_masks_at(embeddings[None], pts[None], (h, w), chunk)
     masks = pred.logits[0] > 0  # (p, 3, h, w)
     iou = best_of_masks_iou(masks, gt)
     gt3 = gt.unsqueeze(1)
@@ -123,9 +135,6 @@ def evaluate_model(
     CLASS_NAMES order. The teacher columns are computed only when ``with_teacher``.
     """
     settings = settings or ProtocolSettings()
-    unknown = set(settings.protocols) - {"nvs", "language", "promptable", "consistency"}
-    if unknown:
-        raise ValueError(f"unknown protocols {sorted(unknown)}")
     if class_embeddings.shape[0] != NUM_CLASSES:
         raise ValueError(f"class_embeddings must have {NUM_CLASSES} rows")
     was_training = model.training

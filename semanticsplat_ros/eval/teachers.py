@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from tqdm import tqdm
@@ -26,6 +27,10 @@ from semanticsplat_ros.teachers.lseg import LanguageTeacher, load_tiny_lseg
 from semanticsplat_ros.teachers.sam import MaskGenerationConfig, SamTeacher, load_tiny_sam
 from semanticsplat_ros.train.distillation import hcam_language_target
 from semanticsplat_ros.train.stages import DistillationLossConfig
+
+TeacherProtocol = Literal["sam", "lseg"]
+"""The teacher protocols ``evaluate_teachers`` runs."""
+TEACHER_PROTOCOLS: tuple[str, ...] = get_args(TeacherProtocol)
 
 GRID_POINTS_PER_SIDE = 32
 """Side of the point-prompt grid of the promptable protocol."""
@@ -87,7 +92,7 @@ def evaluate_teachers(
     lang_teacher: LanguageTeacher | None = None,
     num_views: int = 2,
     progress: bool = True,
-    protocols: tuple[str, ...] = ("sam", "lseg"),
+    protocols: tuple[TeacherProtocol, ...] = TEACHER_PROTOCOLS,
 ) -> dict:
     """Both protocols on the context views of scenes ``seeds``.
 
@@ -96,7 +101,7 @@ def evaluate_teachers(
     — the language teacher's features after HCAM pooling inside SAM's masks, i.e. the stage-2
     target with HCAM — needs both). Teachers default to the shipped tiny ones.
     """
-    unknown = sorted(set(protocols) - {"sam", "lseg"})
+    unknown = sorted(set(protocols) - set(TEACHER_PROTOCOLS))
     if unknown or not protocols:
         raise ValueError(
             f"protocols must be a non-empty subset of ('sam', 'lseg'), got {protocols}"

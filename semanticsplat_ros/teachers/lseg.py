@@ -7,13 +7,13 @@ cosine with *any* text through the same text encoder, so unseen words work throu
 
 Extension point — a released LSeg checkpoint: implement the ``Teacher`` protocol (``embed``
 images -> unit-norm (n, 512, h/2, w/2) from LSeg's DPT-ViT) and pair it with the CLIP text
-tower it was trained with (``clip.OpenClipTextEncoder``), then register a factory in
-``LANGUAGE_TEACHERS``; ``LanguageTeacher`` below then works unchanged.
+tower it was trained with (``clip.OpenClipTextEncoder``); ``LanguageTeacher`` below then works
+unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from semanticsplat_ros.checkpoint import (
     load_state_dict_strict,
     save_checkpoint,
 )
-from semanticsplat_ros.teachers.base import Teacher, TextEncoder, check_images
+from semanticsplat_ros.teachers.base import TextEncoder, check_images
 from semanticsplat_ros.teachers.defaults import DEFAULT_TINY_LSEG
 from semanticsplat_ros.teachers.text import shared_minilm
 
@@ -169,7 +169,3 @@ def load_tiny_lseg(
             f"text encoder width {text_encoder.dim} != tiny LSeg feature width {config.feature_dim}"
         )
     return LanguageTeacher(model.eval(), text_encoder, config.image_size)
-
-
-LANGUAGE_TEACHERS: dict[str, Callable[..., Teacher]] = {"tiny_lseg": load_tiny_lseg}
-"""Named factories of language teachers (add a released LSeg or MaskCLIP here)."""

@@ -414,6 +414,17 @@ class SamTeacher(nn.Module):
             all_iou.append(torch.cat(iou_i))
         return MaskPrediction(torch.stack(all_logits), torch.stack(all_iou))
 
+    def predict_masks_at(
+        self,
+        embeddings: Float[Tensor, "n 256 he we"],
+        points: Float[Tensor, "n p 2"],
+        image_size: tuple[int, int],
+        points_chunk: int | None = None,
+    ) -> MaskPrediction:
+        """``predict_masks`` for points in the package's pixel convention (centres at +0.5,
+        ``geometry``): SAM's prompt coordinates put pixel centres on integers."""
+        return self.predict_masks(embeddings, points - 0.5, image_size, points_chunk)
+
     def _postprocess(self, low: Tensor, resized: tuple[int, int], size: tuple[int, int]) -> Tensor:
         s = self.input_size
         if low.shape[-2:] != (s, s):

@@ -81,22 +81,6 @@ def mask_loss(
     return focal_loss(pred, target) + dice_loss(pred, target) / DICE_RATIO
 
 
-def segmentation_distillation_loss(
-    pred_embedding: Float[Tensor, "n c h w"],
-    teacher_embedding: Float[Tensor, "n c h w"],
-    pred_mask_logits: Float[Tensor, "*batch hm wm"] | None = None,
-    teacher_mask_logits: Float[Tensor, "*batch hm wm"] | None = None,
-) -> tuple[Tensor, dict[str, float]]:
-    """Stage-1 loss: ``1 - cos`` + 0.2 × mask loss (when masks are given). Returns (loss, logs)."""
-    cos = cosine_distillation_loss(pred_embedding, teacher_embedding)
-    logs = {"seg_cos": float(cos.detach())}
-    if pred_mask_logits is None or teacher_mask_logits is None:
-        return cos, logs
-    masks = mask_loss(pred_mask_logits, teacher_mask_logits)
-    logs["seg_mask"] = float(masks.detach())
-    return cos + MASK_LOSS_WEIGHT * masks, logs
-
-
 def hcam_pool(
     features: Float[Tensor, "n c h w"], region_ids: Int[Tensor, "n s h w"]
 ) -> Float[Tensor, "n c h w"]:
@@ -200,14 +184,3 @@ def label_distillation_loss(
     if weights is None:
         return kl.mean()
     return (kl * weights).sum() / weights.sum().clamp_min(1e-6)
-
-
-def language_distillation_loss(
-    pred_language: Float[Tensor, "n c h w"],
-    teacher_language: Float[Tensor, "n c h w"],
-    region_ids: Int[Tensor, "n s h w"] | None = None,
-) -> tuple[Tensor, dict[str, float]]:
-    """Stage-2 loss: ``1 - cos(L̄, L̂)`` with HCAM pooling of the teacher (when regions given)."""
-    target = teacher_language if region_ids is None else hcam_pool(teacher_language, region_ids)
-    loss = cosine_distillation_loss(pred_language, target)
-    return loss, {"lang_cos": float(loss.detach())}

@@ -295,12 +295,11 @@ class DistillationLoss:
         terms["seg_cos"] = float(seg_cos.detach())
 
         if self.stage == 1 and cfg.mask_points > 0:
-            # Prompts in SAM's coordinates (pixel centres on integers).
             pts = torch.rand(n, cfg.mask_points, 2, device=device)
-            pts = pts * torch.tensor([W, H], device=device, dtype=pts.dtype) - 0.5
-            ours = t.sam.predict_masks(ours_seg, pts, (H, W)).logits
+            pts = pts * torch.tensor([W, H], device=device, dtype=pts.dtype)
+            ours = t.sam.predict_masks_at(ours_seg, pts, (H, W)).logits
             with torch.no_grad():
-                teacher = t.sam.predict_masks(teacher_seg, pts, (H, W)).logits
+                teacher = t.sam.predict_masks_at(teacher_seg, pts, (H, W)).logits
             masks = mask_loss(ours, teacher)
             total = total + cfg.seg_weight * MASK_LOSS_WEIGHT * masks
             terms["seg_mask"] = float(masks.detach())
