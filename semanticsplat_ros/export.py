@@ -45,32 +45,19 @@ def scene_ply_gaussians(pipeline: SemanticSplatPipeline, scene: EncodedScene) ->
     """
     if scene.classes != pipeline.classes:
         scene = pipeline.relabel(scene)
-    g = scene.gaussians
-    v = scene.num_views
-    h, w = scene.labels.shape[-2:]
-    if g.batch_size != 1:
-        raise ValueError(f"expected the Gaussians of one scene (batch 1), got {g.batch_size}")
-    if g.num_gaussians != v * h * w:
-        raise ValueError(
-            f"expected one Gaussian per input pixel ({v} views x {h}x{w} = {v * h * w}),"
-            f" got {g.num_gaussians} Gaussians"
-        )
-    if not 0 <= scene.seg_dim <= g.feature_dim:
-        raise ValueError(f"seg_dim {scene.seg_dim} is outside the {g.feature_dim} feature channels")
+    g = scene.gaussian_grid  # (v, h, w, ...): view-major, then row-major, like the labels
 
     def np32(t: Any) -> np.ndarray:
-        return t[0].detach().float().cpu().numpy()
+        return t.reshape(-1, *t.shape[3:]).detach().float().cpu().numpy()
 
-    features = np32(g.features)
     return PlyGaussians(
         means=np32(g.means),
         quats=np32(g.quats),
         scales=np.maximum(np32(g.scales), np.float32(1e-12)),
         opacities=np.clip(np32(g.opacities), 0.0, 1.0),
         colors=np.clip(np32(g.colors), 0.0, 1.0),
-        seg_features=features[:, : scene.seg_dim],
-        lang_features=features[:, scene.seg_dim :],
-        # (v, h, w) flattened in C order = view-major, then row-major: the Gaussians' order.
+        seg_features=np32(g.seg_features),
+        lang_features=np32(g.lang_features),
         labels=scene.labels.reshape(-1).cpu().numpy().astype(np.int64),
         scores=scene.scores.reshape(-1).float().cpu().numpy(),
     )

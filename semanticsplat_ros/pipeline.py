@@ -278,6 +278,7 @@ class EncodedScene:
     def gaussian_grid(self) -> GaussianGrid:
         """The Gaussians as (v, h, w, ...) pixel grids (see ``GaussianGrid``). Raises ValueError
         unless the scene holds one batch of exactly one Gaussian per input pixel."""
+        self._check_seg_dim()
         g = self.gaussians
         v = self.num_views
         h, w = self.depth.shape[-2:]
@@ -298,8 +299,8 @@ class EncodedScene:
             scales=grid(g.scales),
             opacities=grid(g.opacities),
             colors=grid(g.colors),
-            seg_features=grid(self.gaussians.features[..., : self.seg_dim]),
-            lang_features=grid(self.gaussians.features[..., self.seg_dim :]),
+            seg_features=grid(g.features[..., : self.seg_dim]),
+            lang_features=grid(g.features[..., self.seg_dim :]),
         )
 
     def _check_seg_dim(self) -> None:

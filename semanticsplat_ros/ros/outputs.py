@@ -52,15 +52,7 @@ def class_mask_msg(labels: np.ndarray, class_id: int, header: Header) -> Image:
 
 def _grid_keep(scene: EncodedScene, stride: int, min_opacity: float) -> torch.Tensor:
     """(v, h', w') bool: Gaussians (one per pixel, view-major) of the strided grid to keep."""
-    v = scene.num_views
-    h, w = scene.depth.shape[-2:]
-    opacities = scene.gaussians.opacities[0]
-    if opacities.numel() != v * h * w:
-        raise ValueError(
-            f"expected one Gaussian per pixel ({v}x{h}x{w}), got {opacities.numel()} Gaussians"
-        )
-    grid = opacities.reshape(v, h, w)[:, ::stride, ::stride]
-    return grid >= min_opacity
+    return scene.gaussian_grid.strided(stride).opacities >= min_opacity
 
 
 def semantic_cloud_msg(
@@ -113,22 +105,18 @@ def gaussians_msg(
     scene: EncodedScene, header: Header, stride: int, min_opacity: float
 ) -> PointCloud2:
     """``~/gaussians``: the strided Gaussians above ``min_opacity`` with feature PCA colours."""
-    g = scene.gaussians
-    keep = _grid_keep(scene, stride, min_opacity)
-    v = scene.num_views
-    h, w = scene.depth.shape[-2:]
-    index = torch.arange(v * h * w, device=keep.device).reshape(v, h, w)[:, ::stride, ::stride]
-    index = index[keep]
+    g = scene.gaussian_grid.strided(stride)
+    keep = g.opacities >= min_opacity
 
     def pick(t: torch.Tensor) -> np.ndarray:
-        return t[0, index].detach().float().cpu().numpy()
+        return t[keep].detach().float().cpu().numpy()
 
     means = pick(g.means)
     finite = np.all(np.isfinite(means), axis=1)
     quats = pick(g.quats)
     norms = np.linalg.norm(quats, axis=1, keepdims=True)
     quats = np.where(norms > 0, quats / np.maximum(norms, 1e-12), [1.0, 0.0, 0.0, 0.0])
-    seg = pick(g.features[..., : scene.seg_dim]) if scene.seg_dim else np.zeros((len(means), 0))
+    seg = pick(g.seg_features)
     return gaussians_cloud(
         means[finite],
         np.clip(pick(g.colors), 0.0, 1.0)[finite],
