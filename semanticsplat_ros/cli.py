@@ -38,6 +38,10 @@ COMMANDS: dict[str, Command] = {
         "semanticsplat_ros.ros.demo", "the main job: rig + node + services -> out/demo"
     ),
     "bringup": Command("semanticsplat_ros.ros.bringup", "start the ROS graph without ros2 launch"),
+    "bag": Command(
+        "semanticsplat_ros.ros.bag_commands",
+        "ROS 2 bags offline: to-dataset, run (pipeline -> MCAP), record-sim",
+    ),
     "bench": Command(
         "semanticsplat_ros.bench", "benchmarks (render, data, model, node, eval, all)"
     ),
