@@ -24,11 +24,8 @@ from semanticsplat_ros.ros.recording import (
     DatasetRecorder,
     RecorderStats,
     SkippedSetError,
-    decode_frame,
-    depth_stream,
-    frame_id_of,
-    lookup_pose,
 )
+from semanticsplat_ros.ros.recording import posed_records as recording_posed_records
 from semanticsplat_ros.ros.time_sync import CameraFrameSet
 
 
@@ -56,24 +53,10 @@ def posed_records(
     or pose are unusable.
     """
     p = bag.params
-    first = frame_set[p.camera_names[0]]
-    c2w_first = lookup_pose(
-        bag.tf, p.fixed_frame, frame_id_of(first.image, first.camera_info), first.stamp, wait_s=0
-    )
-    if recorder is not None and not recorder.is_keyframe(c2w_first):
-        return None
-    records = []
-    for camera in p.camera_names:
-        f = frame_set[camera]
-        depth = frame_set[depth_stream(camera)].image if camera in bag.depth_topics else None
-        decoded = decode_frame(camera, f.stamp, f.image, f.camera_info, depth, p.rectified)
-        c2w = (
-            c2w_first
-            if camera == p.camera_names[0]
-            else lookup_pose(bag.tf, p.fixed_frame, decoded.frame_id, f.stamp, wait_s=0)
-        )
-        records.append(CameraRecord(camera, f.stamp, decoded.rgb, decoded.K, c2w, decoded.depth))
-    return records
+    return recording_posed_records(
+        frame_set, p.camera_names, bag.depth_topics, bag.tf, p.fixed_frame, p.rectified,
+        recorder, wait_s=0,
+    )  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -59,14 +59,11 @@ from semanticsplat_ros.ros.declare import declare_recorder_parameters
 from semanticsplat_ros.ros.lifetime import run_shutdown_steps
 from semanticsplat_ros.ros.recorder_params import RECORDER_NODE_NAME
 from semanticsplat_ros.ros.recording import (
-    CameraRecord,
     DatasetRecorder,
     RecorderStats,
     SkippedSetError,
-    decode_frame,
     depth_stream,
-    frame_id_of,
-    lookup_pose,
+    posed_records,
 )
 from semanticsplat_ros.ros.tf_listener import make_transform_lookup
 from semanticsplat_ros.ros.time_sync import CameraFrameSet, CameraSetSync
@@ -207,34 +204,14 @@ class RecorderNode(Node):
 
     def _record(self, frame_set: CameraFrameSet[Image, CameraInfo]) -> None:
         p = self.params
-        first = frame_set[p.camera_names[0]]
-        c2w_first = lookup_pose(
-            self._lookup,
-            p.fixed_frame,
-            frame_id_of(first.image, first.camera_info),
-            first.stamp,
-            stop=self._stop,
-        )
-        if not self.recorder.is_keyframe(c2w_first):
+        with_depth = {c for c, t in zip(p.camera_names, p.depth_topics, strict=True) if t}
+        records = posed_records(
+            frame_set, p.camera_names, with_depth, self._lookup, p.fixed_frame, p.rectified,
+            self.recorder, stop=self._stop,
+        )  # fmt: skip
+        if records is None:
             self.stats.count("not_keyframe")
             return
-        records = []
-        for camera, depth_topic in zip(p.camera_names, p.depth_topics, strict=True):
-            f = frame_set[camera]
-            depth = frame_set[depth_stream(camera)].image if depth_topic else None
-            decoded = decode_frame(
-                camera, f.stamp, f.image, f.camera_info, depth, rectified=p.rectified
-            )
-            c2w = (
-                c2w_first
-                if camera == p.camera_names[0]
-                else lookup_pose(
-                    self._lookup, p.fixed_frame, decoded.frame_id, f.stamp, stop=self._stop
-                )
-            )
-            records.append(
-                CameraRecord(camera, f.stamp, decoded.rgb, decoded.K, c2w, decoded.depth)
-            )
         index = self.recorder.write_set(records)
         self.stats.count("written")
         if index == 0:

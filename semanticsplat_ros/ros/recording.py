@@ -10,7 +10,7 @@ import contextlib
 import math
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from semanticsplat_ros.ros.conversions import (
     image_to_rgb8,
 )
 from semanticsplat_ros.ros.tf_buffer import TransformLookup, wait_for_lookup
+from semanticsplat_ros.ros.time_sync import CameraFrameSet
 
 TF_WAIT_S = 0.5
 """How long the worker waits for a camera's TF at the image stamp to arrive, seconds."""
@@ -432,3 +433,38 @@ def lookup_pose(
 def depth_stream(camera: str) -> str:
     """Name of a camera's depth stream inside the synchroniser (cannot clash with a camera)."""
     return f"{camera}/depth"
+
+
+def posed_records(
+    frame_set: CameraFrameSet[Image, CameraInfo],
+    cameras: Sequence[str],
+    with_depth: Container[str],
+    lookup: TransformLookup,
+    fixed_frame: str,
+    rectified: bool,
+    recorder: DatasetRecorder | None = None,
+    wait_s: float = TF_WAIT_S,
+    stop: threading.Event | None = None,
+) -> list[CameraRecord] | None:
+    """Decoded records of a set, posed in ``fixed_frame`` at each image stamp (``recorder``
+    given: None when the first camera's pose makes it no keyframe). ``with_depth``: the cameras
+    whose depth stream is in the set. SkippedSetError when a camera's messages or pose are
+    unusable."""
+    first = frame_set[cameras[0]]
+    c2w_first = lookup_pose(
+        lookup, fixed_frame, frame_id_of(first.image, first.camera_info), first.stamp, wait_s, stop
+    )
+    if recorder is not None and not recorder.is_keyframe(c2w_first):
+        return None
+    records = []
+    for camera in cameras:
+        f = frame_set[camera]
+        depth = frame_set[depth_stream(camera)].image if camera in with_depth else None
+        decoded = decode_frame(camera, f.stamp, f.image, f.camera_info, depth, rectified=rectified)
+        c2w = (
+            c2w_first
+            if camera == cameras[0]
+            else lookup_pose(lookup, fixed_frame, decoded.frame_id, f.stamp, wait_s, stop)
+        )
+        records.append(CameraRecord(camera, f.stamp, decoded.rgb, decoded.K, c2w, decoded.depth))
+    return records
