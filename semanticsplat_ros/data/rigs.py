@@ -142,8 +142,19 @@ class HeadState:
     pitch: float
 
 
-def head_state(scene: Scene, t: float, seed: int = 0) -> HeadState:
-    """Where the head is and where it looks at time ``t`` (seconds) on trajectory ``seed``."""
+@dataclass(frozen=True)
+class _Trajectory:
+    phase: float
+    direction: float
+    speed: float
+    height: float
+    bob_period: float
+    sweep_amp: float
+    sweep_period: float
+    sweep_phase: float
+
+
+def _trajectory(scene: Scene, seed: int) -> _Trajectory:
     rng = np.random.default_rng([scene.seed, int(seed), 0x0C4A])
     phase = rng.uniform(0.0, 1.0)
     direction = 1.0 if rng.random() < 0.5 else -1.0
@@ -154,6 +165,26 @@ def head_state(scene: Scene, t: float, seed: int = 0) -> HeadState:
     sweep_amp = rng.uniform(0.2, 0.4)
     sweep_period = rng.uniform(12.0, 20.0)
     sweep_phase = rng.uniform(0.0, 2 * math.pi)
+    return _Trajectory(
+        phase, direction, speed, height, bob_period, sweep_amp, sweep_period, sweep_phase
+    )
+
+
+def loop_period_s(scene: Scene, seed: int = 0) -> float:
+    """Seconds trajectory ``seed`` takes to go once round the scene's camera loop."""
+    return scene.path.perimeter() / _trajectory(scene, seed).speed
+
+
+def head_state(scene: Scene, t: float, seed: int = 0) -> HeadState:
+    """Where the head is and where it looks at time ``t`` (seconds) on trajectory ``seed``."""
+    tr = _trajectory(scene, seed)
+    phase, direction, speed, height = tr.phase, tr.direction, tr.speed, tr.height
+    bob_period, sweep_amp, sweep_period, sweep_phase = (
+        tr.bob_period,
+        tr.sweep_amp,
+        tr.sweep_period,
+        tr.sweep_phase,
+    )
     path = scene.path
     s = phase + direction * speed * t / path.perimeter()
     xy = path.point(s)

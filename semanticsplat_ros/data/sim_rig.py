@@ -6,13 +6,17 @@ and the quality tools render it directly.
 
 With ``loop_s`` > 0 the rig renders the first ``loop_s`` seconds of its trajectory once
 (``prerender``) and then replays them in a loop (the scene time wraps every ``loop_s`` seconds).
+
+``SimRigConfig.changes`` moves or removes objects at given scene times (``SceneChange``): from
+its time on, every frame shows the world with the change, so a map's handling of moved and
+removed objects can be checked against the truth.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -20,10 +24,58 @@ from numpy.typing import NDArray
 
 from semanticsplat_ros.data.raycast import render_views
 from semanticsplat_ros.data.rigs import get_rig, rig_cameras
+from semanticsplat_ros.data.scene import Scene
 from semanticsplat_ros.data.world import make_scene
 
 # Times at which the rig is sampled to find which camera mounts are rigid (seconds).
 _RIGIDITY_PROBE_TIMES = (0.0, 0.7, 1.9, 3.3, 5.2, 8.1)
+
+
+@dataclass(frozen=True)
+class SceneChange:
+    """From scene time ``t`` on, the object ``instance`` (a name of ``Scene.instance_names``,
+    e.g. "bed_7"; not the room's faces) is moved by ``offset`` metres (world frame), or removed when ``offset`` is
+    None."""
+
+    t: float
+    instance: str
+    offset: tuple[float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.t) and self.t >= 0.0):
+            raise ValueError(f"SceneChange.t must be a finite time >= 0, got {self.t}")
+        if not self.instance:
+            raise ValueError("SceneChange.instance must name an object, e.g. 'bed_0'")
+        if self.offset is not None and (
+            len(self.offset) != 3 or not all(math.isfinite(float(x)) for x in self.offset)
+        ):
+            raise ValueError(f"SceneChange.offset must be 3 finite metres, got {self.offset}")
+
+
+def apply_changes(scene: Scene, changes: tuple[SceneChange, ...]) -> Scene:
+    """A copy of ``scene`` with ``changes`` applied in order (ValueError naming an unknown
+    object and the scene's objects)."""
+    furniture = {p.instance_id for p in scene.primitives if p.kind != "room"}
+    ids = {name: i for i, name in scene.instance_names.items() if i in furniture}
+    primitives = list(scene.primitives)
+    for change in changes:
+        if change.instance not in ids:
+            raise ValueError(
+                f"scene {scene.seed} has no object {change.instance!r}; objects: "
+                f"{', '.join(sorted(ids))}"
+            )
+        target = ids[change.instance]
+        if change.offset is None:
+            primitives = [p for p in primitives if p.instance_id != target]
+            continue
+        dx, dy, dz = (float(x) for x in change.offset)
+        primitives = [
+            replace(p, center=(p.center[0] + dx, p.center[1] + dy, p.center[2] + dz))
+            if p.instance_id == target and p.kind != "room"
+            else p
+            for p in primitives
+        ]
+    return replace(scene, primitives=primitives, _tables={})
 
 
 @dataclass(frozen=True)
@@ -50,8 +102,12 @@ class SimRigConfig:
     """TF frame of the moving rig (coincides with the first camera's optical frame)."""
     loop_s: float = 0.0
     """> 0: pre-render this many seconds of the trajectory and replay them in a loop."""
+    changes: tuple[SceneChange, ...] = ()
+    """Objects moved or removed at given scene times (checked against the scene by SimRig)."""
 
     def __post_init__(self) -> None:
+        if not all(isinstance(c, SceneChange) for c in self.changes):
+            raise ValueError("changes must be SceneChange values")
         if not (math.isfinite(self.loop_s) and 0.0 <= self.loop_s <= 600.0):
             raise ValueError(f"loop_s must be in [0, 600] seconds, got {self.loop_s}")
         if not (math.isfinite(self.rate_hz) and 0.0 < self.rate_hz <= 1000.0):
@@ -114,6 +170,9 @@ class SimRig:
             raise ValueError(f"camera names must be unique and non-empty, got {names}")
         self.cameras: list[str] = names
         self.scene = make_scene(config.scene_seed)
+        self._changes = tuple(sorted(config.changes, key=lambda ch: ch.t))
+        self._changed: dict[int, Scene] = {0: self.scene}
+        apply_changes(self.scene, self._changes)  # unknown objects fail here, at construction
         self.static_mounts = self._find_static_mounts()
         self._loop: list[RigFrame] = []
 
@@ -166,13 +225,20 @@ class SimRig:
         spread = np.abs(mounts - mounts[:1]).max(axis=(0, 2, 3))
         return [bool(s < 1e-5) for s in spread]
 
+    def scene_at(self, t: float) -> Scene:
+        """The world at scene time ``t``: the scene with every change due by ``t`` applied."""
+        due = tuple(ch for ch in self._changes if ch.t <= t)
+        if len(due) not in self._changed:
+            self._changed[len(due)] = apply_changes(self.scene, due)
+        return self._changed[len(due)]
+
     def render(self, t: float) -> RigFrame:
         """Every camera at scene time ``t`` (seconds)."""
         c = self.config
         c2w, K = self.poses(t)
         with torch.no_grad():
             views = render_views(
-                self.scene,
+                self.scene_at(t),
                 torch.from_numpy(c2w).float(),
                 torch.from_numpy(K).float(),
                 c.height,
