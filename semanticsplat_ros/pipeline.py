@@ -341,6 +341,11 @@ class EncodedScene:
         return scores[0].argmax(0).cpu().numpy().astype(np.int64)
 
 
+class PointNotVisibleError(ValueError):
+    """``segment_point``: no camera of the scene sees the point (outside the images or
+    occluded)."""
+
+
 @dataclass
 class SegmentResult:
     """One segment: masks per camera (original resolution), its 3D points and summary."""
@@ -663,7 +668,7 @@ class SemanticSplatPipeline:
             if float(z[i]) <= d * (1.0 + self.config.occlusion_tolerance):
                 prompts[i] = (u, v)
         if not prompts:
-            raise ValueError(
+            raise PointNotVisibleError(
                 f"point {p.tolist()} is not visible in any camera (outside the images or occluded)"
             )
         idx = list(prompts)

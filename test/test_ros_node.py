@@ -28,10 +28,12 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 from tf2_msgs.msg import TFMessage
 
-from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
+from semanticsplat_msgs.srv import MapFile, QueryText, SegmentPoint, SetClasses
 from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
+from semanticsplat_ros.mapping import MapConfig, MapIdentity, SemanticMap
 from semanticsplat_ros.ros.bringup import node_command
 from semanticsplat_ros.ros.conversions import (
     GAUSSIAN_CLOUD_FIELDS,
@@ -47,6 +49,7 @@ from semanticsplat_ros.ros.conversions import (
     numpy_to_image,
     stamp_to_nanoseconds,
 )
+from semanticsplat_ros.ros.map_host import MAP_CLOUD_FIELDS
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
@@ -72,6 +75,7 @@ def _yaml(path: Path) -> Path:
     publish_gaussians: true
     cloud_stride: 2
     diagnostics_period_s: 0.2
+    map_publish_period_s: 0.3
 """
     )
     return path
@@ -125,10 +129,14 @@ class Harness:
         self._listen(Image, f"{NODE}/cam_a/class_masks/chair")
         self._listen(PointCloud2, f"{NODE}/semantic_cloud")
         self._listen(PointCloud2, f"{NODE}/gaussians")
+        self._listen(PointCloud2, f"{NODE}/map_cloud")
         n.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 50)
         self.seg = n.create_client(SegmentPoint, f"{NODE}/segment_point")
         self.query = n.create_client(QueryText, f"{NODE}/query_text")
         self.classes = n.create_client(SetClasses, f"{NODE}/set_classes")
+        self.save_map = n.create_client(MapFile, f"{NODE}/save_map")
+        self.load_map = n.create_client(MapFile, f"{NODE}/load_map")
+        self.clear_map = n.create_client(Trigger, f"{NODE}/clear_map")
         self.get_state = n.create_client(GetState, f"{NODE}/get_state")
         self.change_state = n.create_client(ChangeState, f"{NODE}/change_state")
         self.published: dict[int, float] = {}
@@ -488,6 +496,43 @@ def test_set_classes_renames_the_class_mask_topics(harness):
         assert h.call(h.classes, SetClasses.Request(names=default)).success
 
 
+def test_map_cloud_and_map_files(harness, tmp_path):
+    h = harness
+    _ensure_outputs(h, [f"{NODE}/map_cloud"])
+    cloud = h.received[f"{NODE}/map_cloud"][-1]
+    assert tuple(fields_of(cloud)) == MAP_CLOUD_FIELDS and cloud.header.frame_id == "world"
+    assert cloud.width * cloud.height > 0
+    res = h.call(h.query, QueryText.Request(texts=["chair", "lamp"], scope=QueryText.Request.MAP))
+    assert res.success and [s.label for s in res.segments] == ["chair", "lamp"], res.message
+    assert all(not s.masks and s.header.frame_id == "world" for s in res.segments)
+    saved = h.call(h.save_map, MapFile.Request(path=str(tmp_path / "map.ply")))
+    assert saved.success and (tmp_path / "map.ply").is_file(), saved.message
+    voxels = int(saved.message.split()[1])
+    cleared = h.call(h.clear_map, Trigger.Request())
+    assert cleared.success and "cleared" in cleared.message
+    loaded = h.call(h.load_map, MapFile.Request(path=str(tmp_path / "map.ply")))
+    assert loaded.success and f"loaded {voxels} voxels" in loaded.message, loaded.message
+    (tmp_path / "garbage.ply").write_bytes(b"garbage" * 50)
+    other = SemanticMap(MapConfig(), MapIdentity("another_model.pt", "minilm", 384, 16))
+    other.save(tmp_path / "other.ply")
+    (tmp_path / "file").write_text("x")
+    bad = [
+        (h.load_map, str(tmp_path / "missing.ply"), "no such map file"),
+        (h.load_map, str(tmp_path / "garbage.ply"), "not a PLY"),
+        (h.load_map, str(tmp_path / "other.ply"), "made by model 'another_model.pt'"),
+        (h.save_map, str(tmp_path / "file" / "map.ply"), "cannot write map file"),
+        (h.save_map, "  ", "path is empty"),
+    ]
+    for client, path, expected in bad:
+        res = h.call(client, MapFile.Request(path=path))
+        assert not res.success and expected in res.message and "\n" not in res.message, res
+    # The map is as loaded: saving again writes as many voxels (no set was sent since).
+    again = h.call(h.save_map, MapFile.Request(path=str(tmp_path / "again.ply")))
+    assert again.success and f"saved {voxels} voxels" in again.message, again.message
+    res = h.call(h.query, QueryText.Request(texts=["chair"], scope=7))
+    assert not res.success and "scope must be VIEW (0) or MAP (1)" in res.message
+
+
 def test_lifecycle_cleanup_frees_the_scene_and_reconfigures(harness):
     h = harness
     _ensure_outputs(h, [f"{NODE}/cam_a/depth"])
@@ -499,7 +544,17 @@ def test_lifecycle_cleanup_frees_the_scene_and_reconfigures(harness):
     def state() -> str:
         return h.call(h.get_state, GetState.Request()).current_state.label
 
+    def map_voxels() -> int:
+        h.diagnostics.clear()
+        assert h.spin_until(lambda: bool(h.diagnostics), 20.0)
+        return int(h.diag()["map_voxels"])
+
     assert state() == "active"
+    before = map_voxels()
+    assert before > 0
+    transition(Transition.TRANSITION_DEACTIVATE)
+    transition(Transition.TRANSITION_ACTIVATE)
+    assert map_voxels() == before  # the map survives deactivate / activate
     transition(Transition.TRANSITION_DEACTIVATE)
     assert state() == "inactive"
     assert h.spin_until(lambda: not h.seg.service_is_ready(), 20.0)
@@ -510,6 +565,7 @@ def test_lifecycle_cleanup_frees_the_scene_and_reconfigures(harness):
     assert state() == "active"
     res = h.call(h.seg, SegmentPoint.Request(prompt_type=0, camera_name="cam_a", u=1.0, v=1.0))
     assert not res.success and "no encoded scene yet" in res.message  # cleanup dropped it
+    assert map_voxels() == 0  # and the map
     h.wait_for_matches()
     _ensure_outputs(h, [f"{NODE}/cam_a/depth"])
 

@@ -7,6 +7,8 @@ message naming the problem.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -14,19 +16,23 @@ from geometry_msgs.msg import PointStamped
 
 from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
 from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
+from semanticsplat_ros.mapping import MapConfig, MapIdentity, SemanticMap
 from semanticsplat_ros.pipeline import (
     CameraFrame,
     PipelineConfig,
+    PointNotVisibleError,
     SemanticSplatPipeline,
 )
 from semanticsplat_ros.queries import oriented_box
 from semanticsplat_ros.ros.conversions import (
     cloud_to_semantic,
+    fields_of,
     image_to_numpy,
     make_header,
     make_transform,
     rotmat_to_wxyz,
 )
+from semanticsplat_ros.ros.map_host import MAP_CLOUD_FIELDS, MapHost
 from semanticsplat_ros.ros.services import (
     NO_SCENE_MESSAGE,
     LatestScene,
@@ -326,3 +332,71 @@ def test_internal_errors_are_answered_not_raised(pipeline, latest, monkeypatch):
     assert not res.success
     assert res.message == "internal error (RuntimeError): mask decoder exploded"
     assert traces and "mask decoder exploded" in traces[0]
+
+
+# --------------------------------------------------------------------------------------------
+# The map's answers (ros/map_host.py)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def host(pipeline, latest) -> MapHost:
+    scene = latest.scene
+    identity = MapIdentity("random-weights", "minilm", scene.language.shape[1], scene.seg_dim)
+    host = MapHost(SemanticMap(MapConfig(max_range_m=20.0), identity))
+    host.fuse(scene, pipeline)
+    return host
+
+
+def test_points_no_camera_sees_are_answered_from_the_map(pipeline, latest, host, rig_frame):
+    cloud = host.map.to_cloud()
+    # The latest scene turned around: its cameras see none of the map's voxels.
+    turned = latest.scene.c2w.clone()
+    turned[:, :3, :3] = -turned[:, :3, :3]
+    away = LatestScene(dataclasses.replace(latest.scene, c2w=turned), latest.image_headers)
+    point = cloud.xyz[len(cloud.xyz) // 2].astype(np.float64)
+    with pytest.raises(PointNotVisibleError):
+        pipeline.segment_point(away.scene, point)
+    header = make_header("world", 12.25)
+    res = answer_segment_point(
+        pipeline,
+        away,
+        point_request(point, "world"),
+        "world",
+        TfBuffer(),
+        from_map=lambda p: host.segment_point(p, header),
+    )
+    assert res.success and "answered from the semantic map" in res.message, res.message
+    assert len(res.segments) == 1 and not res.segments[0].masks
+    assert res.segments[0].label in pipeline.classes
+    # Neither the cameras nor the map: both reasons in one line.
+    res = answer_segment_point(
+        pipeline,
+        away,
+        point_request([0.0, 0.0, -50.0], "world"),
+        "world",
+        TfBuffer(),
+        from_map=lambda p: host.segment_point(p, header),
+    )
+    assert not res.success and "nor does the semantic map: no map voxel" in res.message
+
+
+def test_map_scope_queries_answer_per_text(pipeline, host):
+    header = make_header("world", 12.25)
+    request = QueryText.Request(texts=["chair", "floor"], scope=QueryText.Request.MAP)
+    res = host.query(pipeline, request, header)
+    assert res.success and [s.label for s in res.segments] == ["chair", "floor"]
+    assert all(s.header.frame_id == "world" and not s.masks for s in res.segments)
+    found = [s for s in res.segments if s.points.width]
+    assert all(np.isfinite([s.centroid.x, s.centroid.y, s.centroid.z]).all() for s in found)
+    for bad, expected in (([""], "texts[0]"), (["chair"] * 0, "texts is empty")):
+        res = host.query(pipeline, QueryText.Request(texts=bad, scope=1), header)
+        assert not res.success and expected in res.message
+    res = host.query(pipeline, QueryText.Request(texts=["chair"], threshold=1.0), header)
+    assert not res.success and "threshold" in res.message
+
+
+def test_map_cloud_message_fields(host):
+    msg = host.cloud_msg(make_header("world", 1.0))
+    assert tuple(fields_of(msg)) == MAP_CLOUD_FIELDS
+    assert msg.width * msg.height == len(host.map)

@@ -173,11 +173,7 @@ def _check_meta(path: Path, meta: dict) -> tuple[float, tuple[str, ...], MapIden
     classes = meta.get("classes")
     if not isinstance(voxel_size, int | float) or not 0 < voxel_size < 1e3:
         raise ValueError(f"{path}: bad voxel_size {voxel_size!r} in the metadata")
-    if (
-        not isinstance(classes, list)
-        or not classes
-        or not all(isinstance(c, str) and c for c in classes)
-    ):
+    if not isinstance(classes, list) or not all(isinstance(c, str) and c for c in classes):
         raise ValueError(f"{path}: bad class list in the metadata")
     try:
         identity = MapIdentity(
@@ -204,6 +200,8 @@ def read_map(path: str | Path) -> MapFile:
         raise ValueError(f"cannot read map file {path}: {exc.strerror or exc}") from exc
     meta, n, props, offset = _parse_header(path, raw)
     voxel_size, classes, identity = _check_meta(path, meta)
+    if n and not classes:
+        raise ValueError(f"{path}: {n} voxels but no class list in the metadata")
     dtype = _vertex_dtype(len(classes), identity.feature_dim, identity.seg_dim)
     expected = [(_PLY_TYPES[dtype[name].str[1:]], name) for name in dtype.names]
     if props != expected:
@@ -221,21 +219,24 @@ def read_map(path: str | Path) -> MapFile:
     return MapFile(voxel_size, classes, identity, _voxels_from(path, data, classes, identity))
 
 
+def _half_floats(data: np.ndarray, prefix: str, width: int) -> np.ndarray:
+    """(n, width) float16 from the uint16 bit patterns in fields ``{prefix}_0 ...``."""
+    bits = np.zeros((len(data), width), dtype=np.uint16)
+    for i in range(width):
+        bits[:, i] = data[f"{prefix}_{i}"]
+    return bits.view(np.float16)
+
+
 def _voxels_from(
     path: Path, data: np.ndarray, classes: tuple[str, ...], identity: MapIdentity
 ) -> VoxelArrays:
     coords = np.stack([data["vx"], data["vy"], data["vz"]], axis=1).astype(np.int64)
     position = np.stack([data["x"], data["y"], data["z"]], axis=1)
-    hist = np.stack([data[f"class_{i}"] for i in range(len(classes))], axis=1)
-    bits = np.stack([data[f"f_lang_{i}"] for i in range(identity.feature_dim)], axis=1)
-    language = np.ascontiguousarray(bits).view(np.float16).reshape(len(data), -1)
-    seg_names = [f"f_seg_{i}" for i in range(identity.seg_dim)]
-    bits = np.stack([data[name] for name in seg_names], axis=1) if seg_names else None
-    segmentation = (
-        np.ascontiguousarray(bits).view(np.float16).reshape(len(data), -1)
-        if bits is not None
-        else np.zeros((len(data), 0), dtype=np.float16)
-    )
+    hist = np.zeros((len(data), len(classes)), dtype=np.float32)
+    for i in range(len(classes)):
+        hist[:, i] = data[f"class_{i}"]
+    language = _half_floats(data, "f_lang", identity.feature_dim)
+    segmentation = _half_floats(data, "f_seg", identity.seg_dim)
     checks = {
         "voxel coordinates": np.abs(coords).max(initial=0) <= COORD_LIMIT,
         "positions": np.isfinite(position).all(),

@@ -55,15 +55,14 @@ import sys
 import threading
 import time
 import traceback
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import rclpy
 import torch
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from rcl_interfaces.msg import SetParametersResult
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -73,10 +72,12 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
+from std_srvs.srv import Trigger
 
-from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
+from semanticsplat_msgs.srv import MapFile, QueryText, SegmentPoint, SetClasses
 from semanticsplat_ros.pipeline import (
     CameraFrame,
+    EncodedScene,
     PipelineConfig,
     SemanticSplatPipeline,
 )
@@ -85,10 +86,13 @@ from semanticsplat_ros.ros.conversions import (
     check_image_matches_camera_info,
     check_rigid,
     image_to_rgb8,
+    make_header,
     stamp_to_seconds,
 )
 from semanticsplat_ros.ros.declare import declare_node_parameters
 from semanticsplat_ros.ros.lifetime import run_shutdown_steps
+from semanticsplat_ros.ros.map_host import MapHost
+from semanticsplat_ros.ros.node_stats import NodeStats, diagnostic_status
 from semanticsplat_ros.ros.outputs import (
     class_mask_msg,
     class_topic_names,
@@ -116,60 +120,6 @@ from semanticsplat_ros.ros.time_sync import CameraFrameSet, CameraSetSync
 
 TF_WAIT_S = 0.25
 """How long the inference thread waits for a camera's TF at the image stamp to arrive."""
-
-# --------------------------------------------------------------------------------------------
-# Statistics behind /diagnostics
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class NodeStats:
-    """What the inference thread measured (guarded by ``lock``)."""
-
-    encoded: int = 0
-    skipped: int = 0
-    errors: int = 0
-    last_error: str = ""
-    last_error_time: float = -math.inf
-    recent_errors: deque = field(default_factory=lambda: deque(maxlen=8))
-    """The latest distinct error messages, oldest first."""
-    latencies: deque = field(default_factory=lambda: deque(maxlen=50))
-    """Seconds from the newest image stamp of a set to its outputs being published."""
-    processing: deque = field(default_factory=lambda: deque(maxlen=50))
-    """Seconds of work per set (pose lookup, encode, publishing)."""
-    done_times: deque = field(default_factory=lambda: deque(maxlen=30))
-    """Monotonic times at which sets finished."""
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def error(self, message: str, skipped: bool) -> None:
-        with self.lock:
-            self.errors += 1
-            self.skipped += int(skipped)
-            self.last_error = message
-            self.last_error_time = time.monotonic()
-            if message in self.recent_errors:
-                self.recent_errors.remove(message)
-            self.recent_errors.append(message)
-
-    def done(self, latency: float, processing: float) -> None:
-        with self.lock:
-            self.encoded += 1
-            self.latencies.append(latency)
-            self.processing.append(processing)
-            self.done_times.append(time.monotonic())
-
-    def rate_hz(self, window_s: float = 10.0) -> float:
-        with self.lock:
-            now = time.monotonic()
-            times = [t for t in self.done_times if now - t <= window_s]
-        if len(times) < 2:
-            return 0.0
-        return (len(times) - 1) / max(times[-1] - times[0], 1e-9)
-
-
-def _median(values: Sequence[float]) -> float:
-    return float(np.median(values)) if len(values) else float("nan")
-
 
 # --------------------------------------------------------------------------------------------
 # The node
@@ -204,6 +154,9 @@ class SemanticSplatNode(LifecycleNode):
         self._mask_classes: tuple[str, ...] = ()
         self._cloud_pub: Any = None
         self._gaussians_pub: Any = None
+        self.map_host: MapHost | None = None
+        self._map_pub: Any = None
+        self._map_timer: Any = None
         self._diagnostics_pub: Any = None
         self._input_subscriptions: list[Any] = []
         self._service_servers: list[Any] = []
@@ -263,10 +216,12 @@ class SemanticSplatNode(LifecycleNode):
                 torch.set_num_threads(params.torch_threads)
             started = time.perf_counter()
             self.pipeline = SemanticSplatPipeline(config)
+            self.map_host = MapHost.for_node(params, self.pipeline) if params.map_enabled else None
         except Exception as exc:  # report why configure failed and stay alive
             self.configure_error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"configure failed: {self.configure_error}")
             self.pipeline = None
+            self.map_host = None
             return TransitionCallbackReturn.FAILURE
         self._params = params
         self._sync = CameraSetSync(
@@ -335,6 +290,7 @@ class SemanticSplatNode(LifecycleNode):
         on_cuda = self.pipeline is not None and self.pipeline.device.type == "cuda"
         self.latest = None
         self.pipeline = None
+        self.map_host = None
         self._sync = None
         gc.collect()
         if on_cuda:
@@ -375,6 +331,8 @@ class SemanticSplatNode(LifecycleNode):
             self._cloud_pub = self.create_publisher(PointCloud2, "~/semantic_cloud", qos)
             self._gaussians_pub = self.create_publisher(PointCloud2, "~/gaussians", qos)
             self._diagnostics_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+            if self.map_host is not None:
+                self._map_pub = self.create_publisher(PointCloud2, "~/map_cloud", qos)
         self._service_servers = [
             self.create_service(
                 SegmentPoint,
@@ -395,6 +353,19 @@ class SemanticSplatNode(LifecycleNode):
         self._diagnostics_timer = self.create_timer(
             self._params.diagnostics_period_s, self._publish_diagnostics
         )
+        host = self.map_host
+        if host is not None:
+            group = self._service_group
+            self._service_servers += [
+                self.create_service(MapFile, "~/save_map", self._on_save_map, callback_group=group),
+                self.create_service(MapFile, "~/load_map", self._on_load_map, callback_group=group),
+                self.create_service(
+                    Trigger, "~/clear_map", self._on_clear_map, callback_group=group
+                ),
+            ]
+            self._map_timer = self.create_timer(
+                self._params.map_publish_period_s, self._publish_map
+            )
 
     def _create_inputs(self) -> None:
         p = self._params
@@ -437,15 +408,17 @@ class SemanticSplatNode(LifecycleNode):
         for srv in self._service_servers:
             self.destroy_service(srv)
         self._service_servers = []
-        if self._diagnostics_timer is not None:
-            self.destroy_timer(self._diagnostics_timer)
-            self._diagnostics_timer = None
+        for name in ("_diagnostics_timer", "_map_timer"):
+            timer = getattr(self, name)
+            if timer is not None:
+                self.destroy_timer(timer)
+                setattr(self, name, None)
         with self._outputs_lock:
             for outputs in self._camera_outputs.values():
                 for pub in (outputs.depth, outputs.labels, *outputs.class_masks):
                     self.destroy_publisher(pub)
             self._camera_outputs = {}
-            for name in ("_cloud_pub", "_gaussians_pub", "_diagnostics_pub"):
+            for name in ("_cloud_pub", "_gaussians_pub", "_diagnostics_pub", "_map_pub"):
                 pub = getattr(self, name)
                 if pub is not None:
                     self.destroy_publisher(pub)
@@ -551,8 +524,38 @@ class SemanticSplatNode(LifecycleNode):
         with self._scene_lock:
             self.latest = latest
         self._publish_outputs(latest, params)
+        fusion = self._fuse(scene, pipeline)
         now = self.get_clock().now().nanoseconds * 1e-9
-        self.stats.done(now - frame_set.stamp, time.monotonic() - started)
+        self.stats.done(now - frame_set.stamp, time.monotonic() - started, fusion)
+
+    def _fuse(self, scene: EncodedScene, pipeline: SemanticSplatPipeline) -> float | None:
+        """Fuse the scene into the map; seconds it took (None without a map or on failure)."""
+        host = self.map_host
+        if host is None:
+            return None
+        started = time.perf_counter()
+        try:
+            host.fuse(scene, pipeline)
+        except (ValueError, TypeError) as exc:
+            self.stats.error(f"map: the scene was not fused: {exc}", skipped=False)
+            return None
+        return time.perf_counter() - started
+
+    def _map_header(self) -> Header:
+        host = self.map_host
+        stamp = host.map.stamp if host is not None and host.map.stamp is not None else 0.0
+        return make_header(self._params.fixed_frame, stamp)
+
+    def _publish_map(self) -> None:
+        pub, host = self._map_pub, self.map_host
+        if pub is None or host is None or not pub.get_subscription_count():
+            return
+        try:
+            pub.publish(host.cloud_msg(self._map_header()))
+        except Exception:  # the map cloud must not take the node down
+            self.get_logger().error(
+                f"map_cloud failed:\n{traceback.format_exc()}", throttle_duration_sec=10.0
+            )
 
     # ---------------------------------------------------------------- outputs
 
@@ -602,58 +605,19 @@ class SemanticSplatNode(LifecycleNode):
 
     def diagnostic_status(self) -> DiagnosticStatus:
         """The node's one DiagnosticStatus (also used by tests and the benchmark)."""
-        stats, sync, params = self.stats, self._sync, self._params
-        sync_stats = sync.stats if sync is not None else None
-        with stats.lock:
-            latencies = list(stats.latencies)
-            processing = list(stats.processing)
-            encoded, skipped, errors = stats.encoded, stats.skipped, stats.errors
-            last_error, error_age = stats.last_error, time.monotonic() - stats.last_error_time
-            recent_errors = [e[:300] for e in stats.recent_errors]
-        rate = stats.rate_hz()
-        values = {
-            "rate_hz": f"{rate:.3f}",
-            "latency_s_median": f"{_median(latencies):.4f}",
-            "latency_s_last": f"{latencies[-1]:.4f}" if latencies else "nan",
-            "processing_s_median": f"{_median(processing):.4f}",
-            "sets_encoded": str(encoded),
-            "sets_skipped": str(skipped),
-            "errors": str(errors),
-            "last_error": last_error,
-            "recent_errors": "\n".join(recent_errors),
-            "cameras": ",".join(params.camera_names),
-            "images_received": ",".join(
-                f"{c}={self._received.get(c, 0)}" for c in params.camera_names
-            ),
-        }
-        if sync_stats is not None:
-            values.update(
-                {
-                    "sets_formed": str(sync_stats.sets),
-                    "sets_dropped": str(sync_stats.superseded),
-                    "messages_dropped": str(sync_stats.dropped_messages),
-                    "messages_stale": str(sync_stats.stale),
-                    "messages_unmatched": str(sync_stats.unmatched),
-                    "messages_overflow": str(sync_stats.overflow),
-                    "images_without_camera_info": str(sync.no_camera_info if sync else 0),
-                }
-            )
-        recent = error_age <= max(2.0 * params.diagnostics_period_s, 2.0)
-        if self.pipeline is None:
-            level, message = DiagnosticStatus.ERROR, "not configured"
-        elif recent:
-            level, message = DiagnosticStatus.WARN, last_error
-        elif encoded == 0:
-            level, message = DiagnosticStatus.WARN, "waiting for a synchronised set of images"
-        else:
-            level = DiagnosticStatus.OK
-            message = f"{rate:.2f} Hz, latency {_median(latencies):.3f} s"
-        return DiagnosticStatus(
-            level=level,
+        extra = {"cameras": ",".join(self._params.camera_names)}
+        extra["images_received"] = ",".join(
+            f"{c}={self._received.get(c, 0)}" for c in self._params.camera_names
+        )
+        extra["map_voxels"] = str(len(self.map_host.map)) if self.map_host is not None else "off"
+        return diagnostic_status(
+            self.stats,
+            self._sync,
+            configured=self.pipeline is not None,
+            period_s=self._params.diagnostics_period_s,
+            extra=extra,
             name=f"{self.get_name()}: pipeline",
-            message=message[:1000],
             hardware_id=self.get_fully_qualified_name(),
-            values=[KeyValue(key=k, value=v[:3000]) for k, v in values.items()],
         )
 
     def _publish_diagnostics(self) -> None:
@@ -680,6 +644,7 @@ class SemanticSplatNode(LifecycleNode):
         pipeline = self.pipeline
         if pipeline is None:
             return SegmentPoint.Response(success=False, message="the node is not configured")
+        host = self.map_host
         return answer_segment_point(
             pipeline,
             self.latest,
@@ -687,6 +652,7 @@ class SemanticSplatNode(LifecycleNode):
             self._params.fixed_frame,
             self._lookup,
             self._log_internal,
+            from_map=(lambda p: host.segment_point(p, self._map_header())) if host else None,
         )
 
     def _on_query_text(
@@ -695,9 +661,41 @@ class SemanticSplatNode(LifecycleNode):
         pipeline = self.pipeline
         if pipeline is None:
             return QueryText.Response(success=False, message="the node is not configured")
+        scope = int(request.scope)
+        if scope == QueryText.Request.MAP:
+            host = self.map_host
+            if host is None:
+                return QueryText.Response(
+                    success=False, message="scope MAP: the map is off (map_enabled is false)"
+                )
+            return host.query(pipeline, request, self._map_header())
+        if scope != QueryText.Request.VIEW:
+            return QueryText.Response(
+                success=False,
+                message=f"scope must be VIEW ({QueryText.Request.VIEW}) or MAP"
+                f" ({QueryText.Request.MAP}), got {scope}",
+            )
         return answer_query_text(
             pipeline, self.latest, request, self._params.fixed_frame, self._log_internal
         )
+
+    def _on_save_map(
+        self, request: MapFile.Request, response: MapFile.Response
+    ) -> MapFile.Response:
+        host = self.map_host
+        return host.save(request) if host else MapFile.Response(message="the map is off")
+
+    def _on_load_map(
+        self, request: MapFile.Request, response: MapFile.Response
+    ) -> MapFile.Response:
+        host = self.map_host
+        return host.load(request) if host else MapFile.Response(message="the map is off")
+
+    def _on_clear_map(
+        self, request: Trigger.Request, response: Trigger.Response
+    ) -> Trigger.Response:
+        host = self.map_host
+        return host.clear(request) if host else Trigger.Response(message="the map is off")
 
     def _on_set_classes(
         self, request: SetClasses.Request, response: SetClasses.Response

@@ -313,6 +313,51 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         60.0,
     ),
     ParamSpec(
+        "map_enabled",
+        "bool",
+        True,
+        "Fuse every encoded scene into the persistent semantic map in fixed_frame (~/map_cloud,"
+        " MAP-scope ~/query_text, ~/segment_point for points no camera sees, ~/save_map,"
+        " ~/load_map, ~/clear_map).",
+        read_only=True,
+    ),
+    ParamSpec(
+        "map_voxel_size",
+        "float",
+        0.05,
+        "Edge of a map voxel, metres.",
+        0.01,
+        1.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "map_max_voxels",
+        "int",
+        200_000,
+        "Most voxels the map holds (the oldest, then the farthest from the cameras, go first);"
+        " about 0.9 kB each with the bundled models.",
+        1_000,
+        50_000_000,
+        read_only=True,
+    ),
+    ParamSpec(
+        "map_max_range_m",
+        "float",
+        6.0,
+        "Pixels farther than this (metres) are not fused into the map and carve no further.",
+        0.1,
+        100.0,
+        read_only=True,
+    ),
+    ParamSpec(
+        "map_publish_period_s",
+        "float",
+        2.0,
+        "Period of ~/map_cloud, seconds (published only while it has subscribers).",
+        0.1,
+        3600.0,
+    ),
+    ParamSpec(
         "random_weights",
         "bool",
         False,
@@ -405,6 +450,11 @@ class NodeParams:
     query_threshold: float
     segment_refinement: str
     diagnostics_period_s: float
+    map_enabled: bool
+    map_voxel_size: float
+    map_max_voxels: int
+    map_max_range_m: float
+    map_publish_period_s: float
     random_weights: bool = False
     autostart: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -34,7 +34,12 @@ from std_msgs.msg import Header
 from semanticsplat_msgs.msg import OrientedBox as OrientedBoxMsg
 from semanticsplat_msgs.msg import Segment
 from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
-from semanticsplat_ros.pipeline import EncodedScene, SegmentResult, SemanticSplatPipeline
+from semanticsplat_ros.pipeline import (
+    EncodedScene,
+    PointNotVisibleError,
+    SegmentResult,
+    SemanticSplatPipeline,
+)
 from semanticsplat_ros.queries import MAX_QUERY_CHARS, OrientedBox, check_query_text
 from semanticsplat_ros.ros.conversions import (
     make_header,
@@ -250,15 +255,19 @@ def answer_segment_point(
     fixed_frame: str,
     lookup: TransformLookup | None = None,
     on_internal_error: Callable[[str], None] | None = None,
+    from_map: Callable[[np.ndarray], tuple[list[Segment], str]] | None = None,
 ) -> SegmentPoint.Response:
-    """``~/segment_point``: three hierarchical segments (small, medium, large)."""
+    """``~/segment_point``: three hierarchical segments (small, medium, large). A POINT that
+    no camera of the latest scene sees is answered by ``from_map`` (point in fixed_frame ->
+    segments and a message) when given."""
 
     def work(response: SegmentPoint.Response) -> str:
-        if latest is None:
-            raise ValueError(NO_SCENE_MESSAGE)
-        scene = latest.scene
         kind = int(request.prompt_type)
+        if latest is None and not (kind == SegmentPoint.Request.POINT and from_map):
+            raise ValueError(NO_SCENE_MESSAGE)
         if kind == SegmentPoint.Request.PIXEL:
+            assert latest is not None
+            scene = latest.scene
             name = request.camera_name
             if not name:
                 raise ValueError(
@@ -273,8 +282,20 @@ def answer_segment_point(
             where = f"pixel ({u:g}, {v:g}) of camera {name!r}"
         elif kind == SegmentPoint.Request.POINT:
             p = point_to_fixed_frame(request.point, fixed_frame, lookup)
-            results = pipeline.segment_point(scene, p)
             where = f"point ({p[0]:.3f}, {p[1]:.3f}, {p[2]:.3f}) in {fixed_frame!r}"
+            try:
+                if latest is None:
+                    raise PointNotVisibleError(NO_SCENE_MESSAGE)
+                results = pipeline.segment_point(latest.scene, p)
+            except PointNotVisibleError as exc:
+                if from_map is None:
+                    raise
+                try:
+                    segments, message = from_map(p)
+                except ValueError as missing:
+                    raise ValueError(f"{exc}; nor does the semantic map: {missing}") from None
+                response.segments = segments
+                return f"{message} at {where}: {exc}"
         else:
             raise ValueError(
                 f"prompt_type must be PIXEL ({SegmentPoint.Request.PIXEL}) or POINT"
