@@ -20,6 +20,9 @@ BENCHMARKS: dict[str, str] = {
     "eval": "semanticsplat_ros.eval.benchmark",
 }
 
+TIMED = ("node",)
+"""Benchmarks that run for a fixed time, which ``--duration`` sets."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", choices=[*BENCHMARKS, "all"], help="which benchmark")
@@ -28,13 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for smoke tests")
     parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="node only: seconds measured (default 120; 20 with --quick)",
+    )
+    parser.add_argument(
         "--markdown", type=Path, default=None, help="also write the figures as Markdown here"
     )
 
 
 def _run_one(name: str, args: argparse.Namespace) -> dict:
     module = importlib.import_module(BENCHMARKS[name])
-    return module.benchmark(device=args.device, quick=args.quick)
+    if args.duration is None:
+        return module.benchmark(device=args.device, quick=args.quick)
+    if name not in TIMED:
+        raise ValueError(f"--duration applies to {', '.join(TIMED)} only, not {name!r}")
+    return module.benchmark(device=args.device, quick=args.quick, duration_s=args.duration)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from semanticsplat_ros.bench import machine_description, markdown_report
+import argparse
+
+import pytest
+
+from semanticsplat_ros.bench import add_arguments, machine_description, markdown_report, run
 
 
 def test_markdown_report_has_machine_scalars_and_cases():
@@ -44,3 +48,10 @@ def test_eval_benchmark_reports_time_and_headline_figures():
         assert key in result
     assert 0.0 <= result["language.target.ours.miou"] <= 1.0
     assert 5.0 < result["nvs.psnr"] < 60.0
+
+
+def test_duration_is_refused_for_a_benchmark_that_does_not_run_for_a_time():
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    with pytest.raises(ValueError, match="--duration applies to node only, not 'render'"):
+        run(parser.parse_args(["render", "--duration", "5"]))

@@ -177,7 +177,11 @@ def test_rviz_config_shows_the_node_outputs():
         for d in displays.values()
         if isinstance(d.get("Topic"), dict)
     }
-    assert {"semanticsplat_node/semantic_cloud", "semanticsplat_node/gaussians"} <= topics
+    assert {
+        "semanticsplat_node/semantic_cloud",
+        "semanticsplat_node/gaussians",
+        "semanticsplat_node/map_cloud",
+    } <= topics
     cloud = next(
         d
         for d in displays.values()
@@ -188,6 +192,9 @@ def test_rviz_config_shows_the_node_outputs():
         and cloud["Color Transformer"] == "RGB8"
     )
     assert any(d["Class"] == "rviz_default_plugins/Image" for d in displays.values())
+    semantic_map = displays["Semantic map"]
+    assert semantic_map["Class"] == "rviz_default_plugins/PointCloud2" and semantic_map["Enabled"]
+    assert displays["Semantic map (labels)"]["Channel Name"] == "label"
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 ``sim_rig`` publishes the ring4 rig (4 cameras) at 30 Hz (a pre-rendered ``LOOP_S`` loop
 replayed with fresh stamps, so the rig is not limited by ray-casting) into
 ``semanticsplat_node`` for a fixed
-time (120 s; 20 s with ``quick``) while this process subscribes to every camera's depth and the
+time (120 s; 20 s with ``quick``; ``--duration`` sets it) while this process subscribes to every camera's depth and the
 semantic cloud (so the node does that work) and to ``/diagnostics``, and samples the node's
 resident memory.
 
@@ -16,6 +16,11 @@ Figures (keys of the returned dict):
   inference could take them (``sets``), image messages that never joined a set
   (``messages``), and sets skipped for bad input (``skipped``).
 * ``input_rate_hz``: images per second per camera that reached the node (the rig's real rate).
+* ``processing_s_median``: the node's work per set (decode, TF, encode, publishing, map fusion);
+  ``encode_s_median`` the pipeline's encode alone, in the same process on the same sets;
+  ``overhead_ratio`` = processing / encode.
+* ``map_fusion_s_median``, ``map_fusion_ratio`` (fusion / encode), ``map_voxels``: the persistent
+  map's cost per set and its size at the end (None with ``map_enabled: false``).
 * ``rss_mb_after_warmup``, ``rss_mb_end``, ``rss_growth``: the node's RSS (sampled each second;
   medians over the first and the last ``RSS_WINDOW_S`` after warm-up) and its relative growth
   (the acceptance bound is 0.10); ``rss_mb_max`` the largest sample.
@@ -26,6 +31,7 @@ benchmark's own (the pytest run's when run from the tests).
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import signal
@@ -105,11 +111,16 @@ def _domain_id() -> int:
     return random.SystemRandom().randint(101, 200)
 
 
-def benchmark(device: str = "auto", quick: bool = False) -> dict[str, Any]:
-    """Run the load benchmark; see the module docstring for the keys."""
+def benchmark(
+    device: str = "auto", quick: bool = False, duration_s: float | None = None
+) -> dict[str, Any]:
+    """Run the load benchmark; see the module docstring for the keys. ``duration_s`` replaces
+    the measured time (e.g. 600 for the map's 10-minute memory bound)."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
-    duration = 20.0 if quick else 120.0
+    if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
+        raise ValueError(f"duration must be a positive number of seconds, got {duration_s}")
+    duration = duration_s or (20.0 if quick else 120.0)
     warmup = 5.0 if quick else 20.0
     rate = 30.0
     loop_s = LOOP_S
@@ -263,6 +274,19 @@ def _measure(
     def fmt(x: float) -> float:
         return round(float(x), 4)
 
+    def seconds(key: str) -> float:
+        try:
+            return float(last.get(key, "nan"))
+        except ValueError:
+            return float("nan")
+
+    def ratio(part: float, whole: float) -> float | None:
+        return fmt(part / whole) if math.isfinite(part) and math.isfinite(whole) and whole else None
+
+    processing, encode = seconds("processing_s_median"), seconds("encode_s_median")
+    fusion = seconds("map_fusion_s_median")
+    voxels = last.get("map_voxels", "")
+
     return {
         "latency_s_median": fmt(np.median(latencies)) if len(latencies) else None,
         "latency_s_p90": fmt(np.percentile(latencies, 90)) if len(latencies) else None,
@@ -277,7 +301,12 @@ def _measure(
             "messages": int(last.get("messages_dropped", "0") or 0),
             "skipped": int(last.get("sets_skipped", "0") or 0),
         },
-        "processing_s_median": fmt(float(last.get("processing_s_median", "nan"))),
+        "processing_s_median": fmt(processing),
+        "encode_s_median": fmt(encode),
+        "overhead_ratio": ratio(processing, encode),
+        "map_fusion_s_median": fmt(fusion),
+        "map_fusion_ratio": ratio(fusion, encode),
+        "map_voxels": int(voxels) if voxels.isdigit() else None,
         "input_rate_hz": fmt(np.mean(input_rates)) if input_rates else None,
         "rss_mb_after_warmup": fmt(rss_warm),
         "rss_mb_end": fmt(rss_end),

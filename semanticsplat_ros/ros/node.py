@@ -515,18 +515,20 @@ class SemanticSplatNode(LifecycleNode):
                 return
             frames.append(CameraFrame(f.camera, rgb, intrinsics.K, c2w, f.stamp))
             headers[f.camera] = f.image.header
+        encode_started = time.monotonic()
         try:
             scene = pipeline.encode(frames, params.near or None, params.far)
         except ValueError as exc:
             self._skip(f"encode refused the set: {exc}")
             return
+        encode_s = time.monotonic() - encode_started
         latest = LatestScene(scene, headers)
         with self._scene_lock:
             self.latest = latest
         self._publish_outputs(latest, params)
         fusion = self._fuse(scene, pipeline)
         now = self.get_clock().now().nanoseconds * 1e-9
-        self.stats.done(now - frame_set.stamp, time.monotonic() - started, fusion)
+        self.stats.done(now - frame_set.stamp, time.monotonic() - started, encode_s, fusion)
 
     def _fuse(self, scene: EncodedScene, pipeline: SemanticSplatPipeline) -> float | None:
         """Fuse the scene into the map; seconds it took (None without a map or on failure)."""

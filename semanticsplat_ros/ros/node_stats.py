@@ -30,6 +30,8 @@ class NodeStats:
     """Seconds from the newest image stamp of a set to its outputs being published."""
     processing: deque = field(default_factory=lambda: deque(maxlen=50))
     """Seconds of work per set (pose lookup, encode, publishing)."""
+    encode: deque = field(default_factory=lambda: deque(maxlen=50))
+    """Seconds per set in the pipeline's encode alone (part of processing)."""
     fusion: deque = field(default_factory=lambda: deque(maxlen=50))
     """Seconds per set spent fusing the scene into the semantic map (part of processing)."""
     done_times: deque = field(default_factory=lambda: deque(maxlen=30))
@@ -46,11 +48,14 @@ class NodeStats:
                 self.recent_errors.remove(message)
             self.recent_errors.append(message)
 
-    def done(self, latency: float, processing: float, fusion: float | None = None) -> None:
+    def done(
+        self, latency: float, processing: float, encode: float, fusion: float | None = None
+    ) -> None:
         with self.lock:
             self.encoded += 1
             self.latencies.append(latency)
             self.processing.append(processing)
+            self.encode.append(encode)
             if fusion is not None:
                 self.fusion.append(fusion)
             self.done_times.append(time.monotonic())
@@ -83,6 +88,7 @@ def diagnostic_status(
     with stats.lock:
         latencies = list(stats.latencies)
         processing = list(stats.processing)
+        encode = list(stats.encode)
         fusion = list(stats.fusion)
         encoded, skipped, errors = stats.encoded, stats.skipped, stats.errors
         last_error, error_age = stats.last_error, time.monotonic() - stats.last_error_time
@@ -93,6 +99,7 @@ def diagnostic_status(
         "latency_s_median": f"{median(latencies):.4f}",
         "latency_s_last": f"{latencies[-1]:.4f}" if latencies else "nan",
         "processing_s_median": f"{median(processing):.4f}",
+        "encode_s_median": f"{median(encode):.4f}",
         "map_fusion_s_median": f"{median(fusion):.4f}",
         "sets_encoded": str(encoded),
         "sets_skipped": str(skipped),
