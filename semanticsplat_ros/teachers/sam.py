@@ -30,6 +30,7 @@ from segment_anything.modeling.common import LayerNorm2d
 from torch import Tensor, nn
 
 from semanticsplat_ros.checkpoint import (
+    check_state_dict_fits,
     dataclass_from_dict,
     load_checkpoint,
     load_state_dict_strict,
@@ -147,18 +148,43 @@ def build_sam(architecture: str | SamArchitecture) -> Sam:
     return Sam(encoder, prompt_encoder, mask_decoder, list(PIXEL_MEAN), list(PIXEL_STD)).eval()
 
 
+def sam_architecture_of(state_dict: dict[str, Tensor]) -> str | None:
+    """The released SAM model (vit_b / vit_l / vit_h) whose image encoder these weights have, by
+    encoder width and depth; None when they are no released ViT SAM's."""
+    patch = state_dict.get("image_encoder.patch_embed.proj.weight")
+    if patch is None or patch.ndim != 4:
+        return None
+    depth = len({k.split(".")[2] for k in state_dict if k.startswith("image_encoder.blocks.")})
+    for name, arch in SAM_ARCHITECTURES.items():
+        if (arch.encoder_embed_dim, arch.encoder_depth) == (int(patch.shape[0]), depth):
+            return name
+    return None
+
+
 def load_sam(path: str | Path, architecture: str | SamArchitecture = "vit_b") -> SamTeacher:
     """A SAM teacher from a local weights file (e.g. Meta's ``sam_vit_b_01ec64.pth``).
 
     Raises FileNotFoundError (missing file) or ValueError (corrupt file, or weights that do not
-    fit ``architecture``, naming the offending keys).
+    fit ``architecture``: naming the released model they are, e.g. vit_l weights given as vit_b,
+    and the offending keys). The fit is checked on a meta-device skeleton before the model is
+    built, so a mismatch fails at once.
     """
     state = read_state_dict(path, "SAM")
-    sam = build_sam(architecture)
+    with torch.device("meta"):
+        skeleton = build_sam(architecture)
     try:
-        load_state_dict_strict(sam, state)
+        check_state_dict_fits(skeleton, state)
     except ValueError as exc:
+        found = sam_architecture_of(state)
+        if found is not None and found != architecture:
+            # A released model by its encoder: that says it all (its key list runs long).
+            raise ValueError(
+                f"SAM checkpoint {path} holds {found} weights and does not fit "
+                f"{architecture!r} (load it as {found})"
+            ) from exc
         raise ValueError(f"SAM checkpoint {path} does not fit {architecture!r}: {exc}") from exc
+    sam = build_sam(architecture)
+    load_state_dict_strict(sam, state)
     return SamTeacher(sam.eval())
 
 
@@ -508,5 +534,6 @@ __all__ = [
     "load_sam",
     "load_tiny_sam",
     "sam_architecture_for",
+    "sam_architecture_of",
     "save_tiny_sam",
 ]

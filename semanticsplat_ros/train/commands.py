@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--data", help="folder of ScanNet-layout scenes to train on instead of the synthetic world"
     )
     parser.add_argument("--out", help="output folder")
+    parser.add_argument(
+        "--teacher-cache",
+        dest="teacher_cache",
+        help="stages 1/2 with --data: teacher features from semanticsplat cache-teachers",
+    )
     parser.add_argument("--init", help="checkpoint to start from (e.g. the stage-0 model)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoints")
     parser.add_argument("--batch-size", type=int, dest="batch_size", help="examples per step")

@@ -12,6 +12,8 @@ that contain each pixel, then averaged over the three scales.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from jaxtyping import Float, Int
@@ -122,7 +124,17 @@ def hcam_language_target(
 ) -> Float[Tensor, "n c h w"]:
     """The stage-2 target with HCAM: ``language_features`` (the language teacher's, on
     ``images``) pooled inside ``sam_teacher``'s automatic small / medium / large masks."""
-    levels = sam_teacher.hierarchical_masks(images).levels()
+    return hcam_language_target_from_masks(
+        language_features, sam_teacher.hierarchical_masks(images).levels()
+    )
+
+
+@torch.no_grad()
+def hcam_language_target_from_masks(
+    language_features: Float[Tensor, "n c h w"], levels: Sequence[Int[Tensor, "n hi wi"]]
+) -> Float[Tensor, "n c h w"]:
+    """``hcam_language_target`` from precomputed segment-id maps (small, medium, large; -1 =
+    none; at image resolution), e.g. those of a teacher feature cache."""
     grid = language_features.shape[-2:]
     regions = torch.stack(
         [F.interpolate(m[:, None].float(), size=grid, mode="nearest")[:, 0] for m in levels],

@@ -20,6 +20,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -31,13 +33,25 @@ from semanticsplat_ros.data.types import Example
 from semanticsplat_ros.geometry import invert_pose
 from semanticsplat_ros.metrics import psnr
 from semanticsplat_ros.model import SemanticSplat
-from semanticsplat_ros.teachers.lseg import load_tiny_lseg
-from semanticsplat_ros.teachers.sam import MaskGenerationConfig, load_tiny_sam
+from semanticsplat_ros.teachers.base import Teacher, TextEncoder
+from semanticsplat_ros.teachers.cache import TeacherFeatures
+from semanticsplat_ros.teachers.frame_cache import CachedExample
+from semanticsplat_ros.teachers.sam import MaskGenerationConfig, SamTeacher
+from semanticsplat_ros.teachers.spec import (
+    TINY_LSEG,
+    TINY_SAM,
+    LanguageSpec,
+    SamSpec,
+    load_language_teacher,
+    load_sam_teacher,
+    spec_to_checkpoint_dict,
+)
 from semanticsplat_ros.train.distillation import (
     MASK_LOSS_WEIGHT,
     class_balance_weights,
     cosine_distillation_loss,
     hcam_language_target,
+    hcam_language_target_from_masks,
     label_distillation_loss,
     mask_loss,
 )
@@ -91,10 +105,15 @@ class DistillationLossConfig:
     """Images per warm-start step."""
     autoencoder_lr: float = 3e-3
     """Adam learning rate of the warm start (cosine decay to 0)."""
+    sam_teacher: str = TINY_SAM
+    """SAM teacher spec (``teachers.spec``): ``tiny``, ``tiny:PATH``, ``vit_b:PATH``, ..."""
+    language_teacher: str = TINY_LSEG
+    """Language teacher spec: ``tiny_lseg``, ``tiny_lseg:PATH`` or ``open_clip:ARCH:PATH``."""
     sam_checkpoint: str = ""
-    """Tiny SAM teacher checkpoint; "" = the shipped one."""
+    """Tiny SAM teacher checkpoint (the older spelling of ``sam_teacher: tiny:PATH``); "" =
+    the shipped one."""
     language_checkpoint: str = ""
-    """Tiny LSeg teacher checkpoint; "" = the shipped one."""
+    """Tiny LSeg teacher checkpoint (``language_teacher: tiny_lseg:PATH``); "" = shipped."""
 
     def __post_init__(self) -> None:
         check_depth_loss(self.depth_loss)
@@ -107,29 +126,74 @@ class DistillationLossConfig:
         ):
             if getattr(self, name) < low:
                 raise ValueError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        self.teacher_specs()  # bad specs fail when the config is read, not at the first step
+
+    def teacher_specs(self) -> tuple[SamSpec, LanguageSpec]:
+        """The SAM and language teachers these options name."""
+        sam, language = SamSpec.parse(self.sam_teacher), LanguageSpec.parse(self.language_teacher)
+        for old, spec, tiny in (
+            (self.sam_checkpoint, sam, TINY_SAM),
+            (self.language_checkpoint, language, TINY_LSEG),
+        ):
+            if old and spec.to_string() != tiny:
+                raise ValueError(
+                    f"give the teacher {spec.to_string()!r} or the tiny checkpoint {old!r}, "
+                    "not both"
+                )
+        if self.sam_checkpoint:
+            sam = SamSpec(TINY_SAM, Path(self.sam_checkpoint))
+        if self.language_checkpoint:
+            language = LanguageSpec(TINY_LSEG, None, Path(self.language_checkpoint))
+        return sam, language
 
 
 class _Teachers:
-    """Frozen teachers on the model's device, loaded once."""
+    """Frozen teachers on the model's device, each loaded on first use (with a teacher cache
+    the trainer may never need one)."""
 
     def __init__(self, config: DistillationLossConfig) -> None:
-        self.sam = load_tiny_sam(config.sam_checkpoint or None).eval().requires_grad_(False)
-        self.sam.generation = MaskGenerationConfig(points_per_side=config.hcam_points_per_side)
-        self.language = load_tiny_lseg(config.language_checkpoint or None).eval()
-        self.language.requires_grad_(False)
-        self.device: torch.device | None = None
+        self.specs = config.teacher_specs()
+        self.generation = MaskGenerationConfig(points_per_side=config.hcam_points_per_side)
+        self.device = torch.device("cpu")
+        self._sam: SamTeacher | None = None
+        self._language: Teacher | None = None
+        self._text: TextEncoder | None = None
         self._class_embeddings: Tensor | None = None
+
+    @property
+    def sam(self) -> SamTeacher:
+        if self._sam is None:
+            # Building a model draws random initial weights: loading a teacher (lazily, at its
+            # first use) must not move the global RNG that the training's random draws follow.
+            with torch.random.fork_rng(devices=[]):
+                self._sam = load_sam_teacher(self.specs[0], self.device).requires_grad_(False)
+            self._sam.generation = self.generation
+        return self._sam
+
+    def _load_language(self) -> tuple[Teacher, TextEncoder]:
+        if self._language is None or self._text is None:
+            with torch.random.fork_rng(devices=[]):
+                loaded = load_language_teacher(self.specs[1], self.device)
+            if isinstance(loaded.teacher, nn.Module):
+                loaded.teacher.requires_grad_(False)
+            self._language, self._text = loaded.teacher, loaded.text_encoder
+        return self._language, self._text
+
+    @property
+    def language(self) -> Teacher:
+        return self._load_language()[0]
 
     def class_embeddings(self, device: torch.device) -> Tensor:
         """Text embeddings of the class names (for the class-balanced stage-2 weights)."""
         if self._class_embeddings is None:
-            self._class_embeddings = self.language.text_encoder.encode(list(CLASS_NAMES))
+            self._class_embeddings = self._load_language()[1].encode(list(CLASS_NAMES))
         return self._class_embeddings.to(device)
 
     def to(self, device: torch.device) -> _Teachers:
         if self.device != device:
-            self.sam.to(device)
-            self.language.to(device)
+            for teacher in (self._sam, self._language):
+                if isinstance(teacher, nn.Module):
+                    teacher.to(device)
             self.device = device
         return self
 
@@ -143,6 +207,10 @@ class DistillationLoss:
         self.stage = stage
         self.config = config or DistillationLossConfig()
         self._teachers: _Teachers | None = None
+
+    def teacher_record(self) -> dict[str, Any]:
+        """The teachers of this loss as a model checkpoint records them (``meta["teachers"]``)."""
+        return spec_to_checkpoint_dict(*self.config.teacher_specs())
 
     def teachers(self, device: torch.device) -> _Teachers:
         if self._teachers is None:
@@ -165,14 +233,15 @@ class DistillationLoss:
         """Stage 2's language loss at the teacher's grid: ``1 - cos`` (+ the label KL), with the
         class-balance weights of the teacher's own labels."""
         cfg = self.config
-        embeddings = t.class_embeddings(teacher.device)
+        needs_text = cfg.class_balance > 0 or cfg.label_weight > 0
+        embeddings = t.class_embeddings(teacher.device) if needs_text else None
         weights = None
-        if cfg.class_balance > 0:
+        if embeddings is not None and cfg.class_balance > 0:
             weights = class_balance_weights(teacher, embeddings, cfg.class_balance)
         lang_cos = cosine_distillation_loss(ours, teacher, weights)
         total = cfg.language_weight * lang_cos
         terms = {"lang_cos": float(lang_cos.detach())}
-        if cfg.label_weight > 0:
+        if embeddings is not None and cfg.label_weight > 0:
             lang_kl = label_distillation_loss(
                 ours, teacher, embeddings, cfg.label_temperature, weights
             )
@@ -214,6 +283,10 @@ class DistillationLoss:
             feats = []
             for _ in range(cfg.autoencoder_batches):
                 batch = next(batches).to(device)
+                if isinstance(batch, CachedExample):
+                    both = [_views_features(batch, which).lang for which in ("context", "target")]
+                    feats.append(torch.cat(both, dim=1).flatten(0, 1))
+                    continue
                 images = torch.cat([batch.context.images, batch.target.images], dim=1)
                 feats.append(t.language.embed(images.flatten(0, 1)))
             teacher = torch.cat(feats)
@@ -257,10 +330,19 @@ class DistillationLoss:
         return terms
 
     @torch.no_grad()
-    def _conditions(self, model: SemanticSplat, t: _Teachers, ctx) -> tuple[Tensor | None, ...]:
+    def _conditions(
+        self, model: SemanticSplat, t: _Teachers, batch: Example
+    ) -> tuple[Tensor | None, ...]:
+        ctx = batch.context
+        fusion = model.config.fusion
+        if isinstance(batch, CachedExample):
+            cached = _views_features(batch, "context")
+            return (
+                cached.sam if fusion.use_sam else None,
+                cached.lang if fusion.use_language else None,
+            )
         b, v = ctx.images.shape[:2]
         flat = ctx.images.flatten(0, 1)
-        fusion = model.config.fusion
         sam = t.sam.embed(flat).unflatten(0, (b, v)) if fusion.use_sam else None
         lang = t.language.embed(flat).unflatten(0, (b, v)) if fusion.use_language else None
         return sam, lang
@@ -270,7 +352,8 @@ class DistillationLoss:
         ctx, tgt = batch.context, batch.target
         device = ctx.images.device
         t = self.teachers(device)
-        sam_cond, lang_cond = self._conditions(model, t, ctx)
+        sam_cond, lang_cond = self._conditions(model, t, batch)
+        cached = _views_features(batch, "target") if isinstance(batch, CachedExample) else None
         out = forward(ctx, sam_cond, lang_cond)
         rendered = model.render(out, invert_pose(tgt.c2w), tgt.K, tgt.width, tgt.height)
         seg, lang = model.decode_features(rendered)
@@ -287,8 +370,11 @@ class DistillationLoss:
             total = total + cfg.depth_weight * depth
             terms[f"depth_{cfg.depth_loss}"] = float(depth.detach())
 
-        with torch.no_grad():
-            teacher_seg = t.sam.embed(images_t)
+        if cached is not None:
+            teacher_seg = cached.sam.flatten(0, 1)
+        else:
+            with torch.no_grad():
+                teacher_seg = t.sam.embed(images_t)
         ours_seg = F.adaptive_avg_pool2d(seg.flatten(0, 1), teacher_seg.shape[-2:])
         seg_cos = cosine_distillation_loss(ours_seg, teacher_seg)
         total = total + cfg.seg_weight * seg_cos
@@ -306,9 +392,17 @@ class DistillationLoss:
 
         if self.stage == 2:
             with torch.no_grad():
-                teacher_lang = t.language.embed(images_t)
-                if cfg.hcam:
-                    teacher_lang = hcam_language_target(teacher_lang, t.sam, images_t)
+                if cached is not None:
+                    teacher_lang = cached.lang.flatten(0, 1)
+                    if cfg.hcam:
+                        levels = [
+                            m.flatten(0, 1) for m in (cached.small, cached.medium, cached.large)
+                        ]
+                        teacher_lang = hcam_language_target_from_masks(teacher_lang, levels)
+                else:
+                    teacher_lang = t.language.embed(images_t)
+                    if cfg.hcam:
+                        teacher_lang = hcam_language_target(teacher_lang, t.sam, images_t)
             ours_lang = F.adaptive_avg_pool2d(lang.flatten(0, 1), teacher_lang.shape[-2:])
             lang_total, lang_terms = self._language_terms(ours_lang, teacher_lang, t)
             total = total + lang_total
@@ -320,6 +414,14 @@ class DistillationLoss:
             "target/gt": tgt.images[0, 0],
         }
         return LossOutput(total=total, terms=terms, images=images)
+
+
+def _views_features(batch: CachedExample, which: str) -> TeacherFeatures:
+    """The cached teacher features of a batch's context or target views (b, v, ...)."""
+    features = batch.context_features if which == "context" else batch.target_features
+    if features is None:
+        raise ValueError(f"the batch carries no cached teacher features of its {which} views")
+    return features
 
 
 def build_loss(stage: int, options: dict | None = None) -> StageLoss:

@@ -52,6 +52,12 @@ from semanticsplat_ros.model import (
     with_language_skip,
 )
 from semanticsplat_ros.model.semanticsplat import trained_near
+from semanticsplat_ros.teachers.frame_cache import CachedTeacherDataset, FrameFeatureCache
+from semanticsplat_ros.teachers.spec import (
+    TEACHERS_META_KEY,
+    check_checkpoint_teachers,
+    recorded_teachers,
+)
 from semanticsplat_ros.train.losses import LossOutput, StageLoss
 from semanticsplat_ros.train.stages import build_loss
 
@@ -140,6 +146,11 @@ class TrainConfig:
     """A folder of ScanNet-layout scenes to train on instead of the synthetic world (``seeds``
     is then ignored); e.g. what ``semanticsplat_record`` writes."""
 
+    teacher_cache: str | None = None
+    """Stages 1 and 2 with ``data``: a teacher feature cache of that folder written by
+    ``semanticsplat cache-teachers`` (same teachers and resolution), read instead of running
+    the teachers at every step."""
+
     examples_per_scene: int = 100
     """With ``data``: examples (random context/target frame choices) drawn per scene and epoch."""
 
@@ -192,6 +203,10 @@ class TrainConfig:
             raise ValueError("arch overrides need a fresh model; init's checkpoint fixes it")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.teacher_cache and (self.stage == 0 or not self.data):
+            raise ValueError(
+                "teacher_cache is for stages 1 and 2 on data=... (the folder it was made of)"
+            )
         if self.rig != "mono":
             if self.data:
                 raise ValueError("rig applies to the synthetic world, not to data=...")
@@ -256,8 +271,12 @@ class Trainer:
 
         self.out = Path(config.out)
         self.init_near: float | None = None  # the --init model's near plane (_build_model)
-        self.model = (model if model is not None else self._build_model()).to(self.device)
         self.loss = loss if loss is not None else build_loss(config.stage, config.loss)
+        # The teachers this run distils (None: stage 0, or a loss that names none).
+        record = getattr(self.loss, "teacher_record", None)
+        self.teachers: dict[str, Any] | None = record() if callable(record) else None
+        self.model = (model if model is not None else self._build_model()).to(self.device)
+        self._check_model_widths()
         self.dataset = dataset if dataset is not None else self._build_dataset()
         params = list(self.loss.trainable_parameters(self.model))
         if not params:
@@ -297,10 +316,36 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoints" / "latest.pt"
 
+    def _check_teachers(self, meta: dict[str, Any], source: str) -> None:
+        """ValueError naming each teacher that differs unless the checkpoint whose ``meta`` this
+        is was distilled from this run's teachers (or from none)."""
+        if self.teachers is not None:
+            recorded = recorded_teachers(meta)
+            if recorded is not None:
+                check_checkpoint_teachers(recorded, self.teachers, source)
+
+    def _check_model_widths(self) -> None:
+        """The model's teacher widths must be those of this run's teachers."""
+        if self.teachers is None:
+            return
+        c = self.model.config
+        for role, name, width in (
+            ("sam", "sam_dim", c.sam_dim),
+            ("language", "language_dim", c.language_dim),
+        ):
+            want = self.teachers[role]["feature_dim"]
+            if width != want:
+                raise ValueError(
+                    f"the model's {name} is {width} but the {role} teacher "
+                    f"{self.teachers[role]['spec']!r} gives {want}-d features"
+                    + ("" if self.config.init else f" (--set arch.{name}={want})")
+                )
+
     def _build_model(self) -> SemanticSplat:
         conditions = self.config.conditions
         if self.config.init:
             model, meta = load_model(self.config.init)
+            self._check_teachers(meta, f"init checkpoint {self.config.init}")
             # Later stages keep the near plane the initial model learned its depth on.
             self.init_near = trained_near(meta)
             if conditions:
@@ -321,10 +366,21 @@ class Trainer:
 
         c = self.config
         if c.data:
-            return ScanNetDataset(
+            dataset = ScanNetDataset(
                 c.data, c.height, c.width, num_context=c.num_context, num_target=c.num_target,
                 examples_per_scene=c.examples_per_scene, seed=c.seed, skip_invalid_poses=True,
             )  # fmt: skip
+            if not c.teacher_cache:
+                return dataset
+            if self.teachers is None:
+                raise ValueError(f"stage {c.stage}'s loss uses no teachers to read from a cache")
+            cache = FrameFeatureCache(c.teacher_cache)
+            loss_config = getattr(self.loss, "config", None)
+            points = None
+            if c.stage == 2 and getattr(loss_config, "hcam", False):
+                points = int(getattr(loss_config, "hcam_points_per_side", 8))
+            cache.check(self.teachers, c.height, c.width, points)
+            return CachedTeacherDataset(dataset, cache)
 
         lo, hi = c.context_span_s
         sampling = ViewSampling(
@@ -346,7 +402,7 @@ class Trainer:
             self.dataset,
             batch_size=c.batch_size,
             sampler=sampler,
-            collate_fn=collate,
+            collate_fn=getattr(self.dataset, "collate_fn", collate),
             num_workers=c.num_workers,
             drop_last=len(self.dataset) >= c.batch_size,
             persistent_workers=c.num_workers > 0,
@@ -372,6 +428,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "elapsed_s": self.elapsed_s,
                 "depth_near": self.depth_near,
+                TEACHERS_META_KEY: self.teachers,
             },
             kind=MODEL_KIND,
         )
@@ -382,6 +439,7 @@ class Trainer:
         ckpt = load_checkpoint(path, expected_kind=MODEL_KIND)
         if ckpt.config != self.model.config.to_dict():
             raise ValueError(f"checkpoint {path} was written for another model config")
+        self._check_teachers(ckpt.meta, f"checkpoint {path}")
         load_state_dict_strict(self.model, ckpt.state_dict)
         for key in ("optimizer", "step"):
             if key not in ckpt.meta:
@@ -478,6 +536,7 @@ class Trainer:
                     "stage": c.stage,
                     "train_config": dataclasses.asdict(c),
                     "depth_near": self.depth_near,
+                    TEACHERS_META_KEY: self.teachers,
                 },
             )
         if self.distributed:
