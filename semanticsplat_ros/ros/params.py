@@ -267,7 +267,12 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         1.0,
     ),
     ParamSpec("publish_depth", "bool", True, "Publish ~/<camera>/depth (32FC1, metres)."),
-    ParamSpec("publish_labels", "bool", True, "Publish ~/<camera>/labels and ~/<camera>/class_masks/<class>."),
+    ParamSpec(
+        "publish_labels",
+        "bool",
+        True,
+        "Publish ~/<camera>/labels and ~/<camera>/class_masks/<class>.",
+    ),
     ParamSpec("publish_semantic_cloud", "bool", True, "Publish ~/semantic_cloud."),
     ParamSpec("publish_gaussians", "bool", False, "Publish ~/gaussians (large; for RViz)."),
     ParamSpec(
