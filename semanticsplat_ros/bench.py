@@ -18,6 +18,8 @@ BENCHMARKS: dict[str, str] = {
     "model": "semanticsplat_ros.model.benchmark",
     "node": "semanticsplat_ros.ros.benchmark",
     "eval": "semanticsplat_ros.eval.benchmark",
+    "bag": "semanticsplat_ros.ros.bag_bench",
+    "viewer": "semanticsplat_ros.viewer.benchmark",
 }
 
 TIMED = ("node",)

@@ -49,8 +49,9 @@ COMMANDS: dict[str, Command] = {
         "ROS 2 bags offline: to-dataset, run (pipeline -> MCAP), record-sim",
     ),
     "bench": Command(
-        "semanticsplat_ros.bench", "benchmarks (render, data, model, node, eval, all)"
+        "semanticsplat_ros.bench", "benchmarks (render, data, model, node, eval, bag, viewer, all)"
     ),
+    "view": Command("semanticsplat_ros.viewer.commands", "serve a scene or map PLY in the browser"),
 }
 
 

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 import os
 import random
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    import bag_helpers
 
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
@@ -17,3 +23,11 @@ if "SEMANTICSPLAT_TEST_DOMAIN" not in os.environ:
     os.environ["SEMANTICSPLAT_TEST_DOMAIN"] = os.environ["ROS_DOMAIN_ID"]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def sim_bag_run(tmp_path_factory: pytest.TempPathFactory) -> bag_helpers.SimBagRun:
+    """A recorded sim-rig bag and its ``bag run`` output (test/bag_helpers.py), built once."""
+    import bag_helpers  # here, not at the top: it imports torch and rclpy
+
+    return bag_helpers.record_and_run(tmp_path_factory.mktemp("sim_bag_run"))

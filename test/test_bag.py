@@ -4,12 +4,15 @@ pipeline run in-process on the same sets."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bag_helpers import SIM_CONFIG, SIM_H, SIM_W, read_depth_images, read_map_clouds
 from PIL import Image as PILImage
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
@@ -17,11 +20,10 @@ from scipy.spatial.transform import Rotation
 
 from semanticsplat_ros.cli import main as cli_main
 from semanticsplat_ros.data.scannet import ScanNetScene, read_intrinsics, read_matrix
-from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
-from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
+from semanticsplat_ros.data.sim_rig import SimRig
+from semanticsplat_ros.pipeline import CameraFrame
 from semanticsplat_ros.ros.bag_run import bag_run
-from semanticsplat_ros.ros.bag_sets import load_bag_params
-from semanticsplat_ros.ros.bag_sim import record_sim
+from semanticsplat_ros.ros.map_host import MAP_CLOUD_FIELDS
 from semanticsplat_ros.ros.recording import is_keyframe
 
 TS = get_typestore(Stores.ROS2_HUMBLE)
@@ -350,45 +352,27 @@ def test_truncated_bag_fails_cleanly(tmp_path, storage):
     assert not (tmp_path / "ds").exists() or not any((tmp_path / "ds").rglob("*.png"))
 
 
-def test_record_sim_then_run_gives_the_in_process_depth(tmp_path):
-    config = SimRigConfig(cameras=("head_left", "head_right"), width=W, height=H, rate_hz=10.0)
-    sim_bag = tmp_path / "sim_bag"
-    counts = record_sim(sim_bag, 0.3, config, start_ns=START)
+def test_record_sim_then_run_gives_the_in_process_depth(sim_bag_run):
+    counts = sim_bag_run.record_counts
     assert counts["/tf"] == 3 and counts["/tf_static"] == 1
     assert counts["/head_left/image_raw"] == counts["/head_right/camera_info"] == 3
-
-    params = load_bag_params(
-        None,
-        [
-            "cameras:=[head_left, head_right]",
-            "fixed_frame:=world",
-            "input_width:=64",
-            "input_height:=48",
-            "model_checkpoint:=small",
-        ],
-    )
-    pipeline = SemanticSplatPipeline(PipelineConfig.from_parameters(params))
-    out_bag = tmp_path / "out_bag"
-    summary = bag_run(sim_bag, out_bag, params, pipeline)
+    summary, params, pipeline = sim_bag_run.summary, sim_bag_run.params, sim_bag_run.pipeline
     assert (summary.sets, summary.encoded, summary.skipped) == (3, 3, 0)
     assert summary.messages["/tf"] == 3 and summary.messages["/tf_static"] == 1
 
-    depth: dict[tuple[str, int], np.ndarray] = {}
-    with Reader(out_bag) as reader:
+    with Reader(sim_bag_run.out_bag) as reader:
         topics = set(reader.topics)
         assert "/semanticsplat_node/semantic_cloud" in topics
         assert "/semanticsplat_node/head_left/class_masks/chair" in topics
-        for conn, log_ns, raw in reader.messages():
+        for conn, _, raw in reader.messages():
             if conn.topic.endswith("/depth"):
                 msg = TS.deserialize_cdr(raw, conn.msgtype)
-                assert msg.encoding == "32FC1" and (msg.width, msg.height) == (W, H)
-                stamp = msg.header.stamp.sec * NS + msg.header.stamp.nanosec
-                assert stamp == log_ns and msg.header.frame_id.endswith("_optical_frame")
-                camera = conn.topic.split("/")[2]
-                depth[(camera, stamp)] = np.frombuffer(msg.data, np.float32).reshape(H, W)
+                assert (msg.width, msg.height) == (SIM_W, SIM_H)
+                assert msg.header.frame_id.endswith("_optical_frame")
+    depth = read_depth_images(sim_bag_run.out_bag)  # also checks stamps == log times, 32FC1
     assert len(depth) == 6
 
-    rig = SimRig(config)
+    rig = SimRig(SIM_CONFIG)
     for k in range(3):
         frame = rig.frame_at(k / 10.0)
         frames = [
@@ -401,3 +385,31 @@ def test_record_sim_then_run_gives_the_in_process_depth(tmp_path):
             expected = scene.depth_image(i)
             assert np.abs(got - expected).max() <= 1e-4
             assert float(expected.max()) > 0.1
+
+
+def test_bag_run_writes_the_map_cloud_in_bag_time(sim_bag_run):
+    topic = "/semanticsplat_node/map_cloud"
+    clouds = read_map_clouds(sim_bag_run.out_bag, topic)
+    # Sets at +0.0, +0.1, +0.2 s; map_publish_period_s 0.15: the tick at +0.15 s writes the map
+    # of the first two sets (stamped with the newest, +0.1 s); the end writes the final map.
+    assert [c.log_time_ns - START for c in clouds] == [15 * NS // 100, 2 * NS // 10]
+    for cloud, stamp in zip(clouds, (NS // 10, 2 * NS // 10), strict=True):
+        assert abs(cloud.stamp_ns - START - stamp) < 1_000  # float seconds in the map
+        assert cloud.frame_id == "world"
+        assert cloud.field_names == MAP_CLOUD_FIELDS
+        assert cloud.points > 200
+    summary = json.loads(sim_bag_run.summary.to_json())
+    assert summary["map_enabled"] is True
+    assert summary["map_clouds"] == summary["messages"][topic] == 2
+    assert summary["map_voxels"] == clouds[-1].points
+    assert summary["map_fuse_errors"] == 0
+
+
+def test_bag_run_without_the_map_writes_no_map_cloud(tmp_path, sim_bag_run):
+    params = replace(sim_bag_run.params, map_enabled=False)
+    out_bag = tmp_path / "out_bag"
+    summary = bag_run(sim_bag_run.sim_bag, out_bag, params, sim_bag_run.pipeline)
+    assert summary.encoded == 3 and summary.map_clouds == 0 and not summary.map_enabled
+    with Reader(out_bag) as reader:
+        assert "/semanticsplat_node/map_cloud" not in reader.topics
+        assert reader.topics["/semanticsplat_node/head_left/depth"].msgcount == 3

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -102,8 +104,15 @@ def test_missing_checkpoint_is_a_one_line_error(tmp_path):
 @pytest.mark.slow
 def test_demo_random_weights_end_to_end(tmp_path):
     out = tmp_path / "demo"
-    res = _run_demo(out, "--random-weights", "--seconds", "1", "--timeout", "240")
+    with socket.socket() as probe:  # a free port for the viewer
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    viewer = ("--viewer", str(port), "--viewer-seconds", "1")
+    res = _run_demo(out, "--random-weights", "--seconds", "1", "--timeout", "240", *viewer)
     assert res.returncode == 0, f"{res.stdout}\n{res.stderr}"
+    assert re.search(
+        r"viewer at http://127\.0\.0\.1:\d+/ \(the graph keeps running until 1 s\)", res.stderr
+    )
     assert "RANDOM WEIGHTS — plumbing only" in res.stdout
     sized = {}
     for cam in CAMERAS:

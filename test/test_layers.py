@@ -39,7 +39,7 @@ RANKS: dict[str, float] = {
     "report": 4.5,
     "ros": 5,
     "bag": 5,
-    "viewer": 5,
+    "viewer": 4.7,
     "bench": 6,
     "cli": 6,
 }

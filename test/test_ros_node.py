@@ -9,10 +9,14 @@ test_ros_node_quality.py).
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -60,9 +64,15 @@ PROBE_FRAME = "probe_frame"
 STARTUP_S = 240.0
 
 
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _yaml(path: Path) -> Path:
     path.write_text(
-        """/**/semanticsplat_node:
+        f"""/**/semanticsplat_node:
   ros__parameters:
     cameras: ["cam_a", "cam_b"]
     fixed_frame: world
@@ -76,6 +86,7 @@ def _yaml(path: Path) -> Path:
     cloud_stride: 2
     diagnostics_period_s: 0.2
     map_publish_period_s: 0.3
+    viewer_port: {_free_port()}
 """
     )
     return path
@@ -531,6 +542,22 @@ def test_map_cloud_and_map_files(harness, tmp_path):
     assert again.success and f"saved {voxels} voxels" in again.message, again.message
     res = h.call(h.query, QueryText.Request(texts=["chair"], scope=7))
     assert not res.success and "scope must be VIEW (0) or MAP (1)" in res.message
+
+
+def test_the_viewer_serves_from_the_node_and_a_hanging_client_stalls_nothing(harness):
+    h = harness
+    _ensure_outputs(h, [f"{NODE}/cam_a/depth"])
+    found = re.search(r"viewer at (http://\S+)", h.log_path.read_text())
+    assert found, h.log()
+    with urllib.request.urlopen(found.group(1), timeout=30) as page:
+        assert page.status == 200 and b"<html" in page.read(65536).lower()
+    address = urllib.parse.urlsplit(found.group(1))
+    with socket.create_connection((address.hostname, address.port), timeout=10) as hung:
+        hung.sendall(b"GET / HTTP/1.1\r\nHost: robot\r\n")  # never finished, never read
+        _ensure_outputs(h, [f"{NODE}/cam_a/depth", f"{NODE}/semantic_cloud"], timeout=60.0)
+        res = h.call(h.query, QueryText.Request(texts=["chair"]))
+        assert res.success, res.message
+    _ensure_outputs(h, [f"{NODE}/cam_a/depth"], timeout=60.0)  # and after it went away
 
 
 def test_lifecycle_cleanup_frees_the_scene_and_reconfigures(harness):

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import torch
 from tqdm import tqdm
 
 from semanticsplat_ros.data.sim_rig import SimRigConfig
@@ -158,6 +159,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.out.exists():
         raise BagError(f"output bag {args.out} exists already; pick another --out")
     total = _image_total(args.bag, params)
+    if params.torch_threads > 0:  # as the node's configure does
+        torch.set_num_threads(params.torch_threads)
     pipeline = SemanticSplatPipeline(PipelineConfig.from_parameters(params, **overrides))
     with _progress(total * len(params.cameras), "image") as progress:
         summary = bag_run(args.bag, args.out, params, pipeline, progress)

@@ -27,6 +27,10 @@ What it does, with a progress line per step on stderr:
 Steps 2-3 are ``ros.demo_client`` (the rclpy part), step 5 ``report`` (pure); this module starts
 and stops the graph and encodes in-process.
 
+With ``--viewer [PORT]`` the node also serves the browser viewer (its ``viewer_port``), and the
+graph keeps running after step 3 until Ctrl-C (or ``--viewer-seconds``) so that it can be
+looked at; the figures are written once it stops.
+
 Exit code 0 on success, 1 with a one-line message on failure.
 """
 
@@ -36,8 +40,10 @@ import argparse
 import contextlib
 import os
 import random
+import re
 import signal
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -86,7 +92,30 @@ def node_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.checkpoint:
         params["model_checkpoint"] = str(resolve_model_checkpoint(args.checkpoint).resolve())
+    if args.viewer is not None:
+        params["viewer_port"] = args.viewer
     return params
+
+
+_VIEWER_URL = re.compile(r"viewer at (http://\S+)")
+
+
+def hold_for_viewer(
+    args: argparse.Namespace, graph: Graph, log_path: Path, progress: Progress
+) -> None:
+    """Keep the graph running for the viewer until Ctrl-C, ``--viewer-seconds`` or a node
+    exits; the URL is the one the node logged (a busy port makes it take the next one)."""
+    found = _VIEWER_URL.search(log_path.read_text(errors="replace"))
+    url = found.group(1) if found else f"http://127.0.0.1:{args.viewer}/"
+    until = "Ctrl-C" if args.viewer_seconds is None else f"{args.viewer_seconds:g} s"
+    progress(f"viewer at {url} (the graph keeps running until {until})")
+    wait_s = args.viewer_seconds if args.viewer_seconds is not None else float("inf")
+    deadline = time.monotonic() + wait_s
+    try:
+        while time.monotonic() < deadline and not graph.exited():
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        progress("Ctrl-C: stopping")
 
 
 def rig_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,6 +195,8 @@ def run_graph(
                 log_path,
                 progress,
             )
+            if args.viewer is not None:
+                hold_for_viewer(args, graph, log_path, progress)
         finally:
             progress("stopping the graph (SIGTERM)")
             codes = graph.stop(signal.SIGTERM, timeout=20.0)
@@ -243,6 +274,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help=f"no checkpoint: random network ({RANDOM_WEIGHTS_LABEL})",
     )
+    parser.add_argument(
+        "--viewer",
+        type=int,
+        nargs="?",
+        const=8080,
+        default=None,
+        metavar="PORT",
+        help="the node serves the browser viewer on PORT (default 8080); the graph keeps running"
+        " until Ctrl-C",
+    )
+    parser.add_argument(
+        "--viewer-seconds",
+        type=float,
+        default=None,
+        help="with --viewer: stop after this many seconds instead of at Ctrl-C",
+    )
     parser.add_argument("--params-file", type=Path, default=None, help="default: bringup.yaml")
     parser.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
     parser.add_argument("--width", type=int, default=None, help="rig image width (params file)")
@@ -284,6 +331,10 @@ def _check_args(args: argparse.Namespace) -> None:
     _client_settings(args)
     if not 0 < args.rate_hz <= 100:
         raise ValueError(f"--rate-hz must be in (0, 100], got {args.rate_hz}")
+    if args.viewer is not None and not 1 <= args.viewer <= 65535:
+        raise ValueError(f"--viewer must be a port in 1..65535, got {args.viewer}")
+    if args.viewer_seconds is not None and not args.viewer_seconds >= 0:
+        raise ValueError(f"--viewer-seconds must be >= 0, got {args.viewer_seconds}")
     if args.domain_id is not None and not 0 <= args.domain_id <= 232:
         raise ValueError(f"--domain-id must be in 0..232, got {args.domain_id}")
 

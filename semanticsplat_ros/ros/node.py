@@ -117,6 +117,7 @@ from semanticsplat_ros.ros.services import (
 from semanticsplat_ros.ros.tf_buffer import TransformLookup, wait_for_lookup
 from semanticsplat_ros.ros.tf_listener import make_transform_lookup
 from semanticsplat_ros.ros.time_sync import CameraFrameSet, CameraSetSync
+from semanticsplat_ros.ros.viewer_host import NodeViewer
 
 TF_WAIT_S = 0.25
 """How long the inference thread waits for a camera's TF at the image stamp to arrive."""
@@ -155,6 +156,7 @@ class SemanticSplatNode(LifecycleNode):
         self._cloud_pub: Any = None
         self._gaussians_pub: Any = None
         self.map_host: MapHost | None = None
+        self.viewer: NodeViewer | None = None
         self._map_pub: Any = None
         self._map_timer: Any = None
         self._diagnostics_pub: Any = None
@@ -217,6 +219,7 @@ class SemanticSplatNode(LifecycleNode):
             started = time.perf_counter()
             self.pipeline = SemanticSplatPipeline(config)
             self.map_host = MapHost.for_node(params, self.pipeline) if params.map_enabled else None
+            self.viewer = NodeViewer(params, self.pipeline) if params.viewer_port else None
         except Exception as exc:  # report why configure failed and stay alive
             self.configure_error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"configure failed: {self.configure_error}")
@@ -244,6 +247,7 @@ class SemanticSplatNode(LifecycleNode):
             f" {params.camera_names}, input {params.input_width}x{params.input_height},"
             f" device {self.pipeline.device}"
             + (" (RANDOM WEIGHTS: plumbing only)" if params.random_weights else "")
+            + (f"; viewer at {self.viewer.url}" if self.viewer is not None else "")
         )
         return TransitionCallbackReturn.SUCCESS
 
@@ -291,6 +295,9 @@ class SemanticSplatNode(LifecycleNode):
         self.latest = None
         self.pipeline = None
         self.map_host = None
+        viewer, self.viewer = self.viewer, None
+        if viewer is not None:
+            viewer.stop()
         self._sync = None
         gc.collect()
         if on_cuda:
@@ -529,6 +536,8 @@ class SemanticSplatNode(LifecycleNode):
         fusion = self._fuse(scene, pipeline)
         now = self.get_clock().now().nanoseconds * 1e-9
         self.stats.done(now - frame_set.stamp, time.monotonic() - started, encode_s, fusion)
+        if (viewer := self.viewer) is not None:
+            viewer.show(scene, self.map_host.map if self.map_host else None, self.stats)
 
     def _fuse(self, scene: EncodedScene, pipeline: SemanticSplatPipeline) -> float | None:
         """Fuse the scene into the map; seconds it took (None without a map or on failure)."""

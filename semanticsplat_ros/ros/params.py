@@ -363,6 +363,24 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         3600.0,
     ),
     ParamSpec(
+        "viewer_port",
+        "int",
+        0,
+        "Serve the browser viewer (docs/viewer.md) on this TCP port; 0 = off. A busy port"
+        " makes the viewer take the next free one (the log says which).",
+        0,
+        65535,
+        read_only=True,
+    ),
+    ParamSpec(
+        "viewer_host",
+        "str",
+        "127.0.0.1",
+        "Interface the viewer binds: loopback by default; 0.0.0.0 serves every interface"
+        " (anyone who can reach the port sees the scene and can run queries).",
+        read_only=True,
+    ),
+    ParamSpec(
         "random_weights",
         "bool",
         False,
@@ -460,6 +478,8 @@ class NodeParams:
     map_max_voxels: int
     map_max_range_m: float
     map_publish_period_s: float
+    viewer_port: int
+    viewer_host: str
     random_weights: bool = False
     autostart: bool = True
     extra: Mapping[str, Any] = field(default_factory=dict)
