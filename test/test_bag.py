@@ -80,12 +80,18 @@ def _tf(parent: str, child: str, M: np.ndarray, t_ns: int):
 
 
 def write_foreign_bag(
-    path: Path, storage: StoragePlugin, sets: int = 6, no_tf_sets: int = 1, depth_m: float = 0.0
+    path: Path,
+    storage: StoragePlugin,
+    sets: int = 6,
+    no_tf_sets: int = 1,
+    depth_m: float = 0.0,
+    encoding: str = "rgb8",
 ):
     """A bag as a robot's recorder would write it: ``map -> base_link`` on /tf at 20 Hz,
     ``base_link -> <camera>_optical`` on /tf_static, camera_info + rgb8 images at 10 Hz.
     The first ``no_tf_sets`` sets come before any /tf (unusable: counted, not fatal);
-    ``depth_m`` > 0 adds a 32FC1 depth image of that constant depth for the first camera."""
+    ``depth_m`` > 0 adds a 32FC1 depth image of that constant depth for the first camera;
+    ``encoding`` ``16UC1`` writes the colour topics in an encoding the node does not take."""
     rng = np.random.default_rng(0)
     tf0 = START + no_tf_sets * NS // 10
     with Writer(path, version=9, storage_plugin=storage) as w:
@@ -128,14 +134,15 @@ def write_foreign_bag(
                     ),
                 )
                 write(f"/{camera}/camera_info", info, t_ns)
-                pixels = rng.integers(0, 256, (H, W, 3), dtype=np.uint8).reshape(-1)
+                channels = 3 if encoding == "rgb8" else 2  # 16UC1: two bytes a pixel
+                pixels = rng.integers(0, 256, (H, W, channels), dtype=np.uint8).reshape(-1)
                 image = T["sensor_msgs/msg/Image"](
                     header=header,
                     height=H,
                     width=W,
-                    encoding="rgb8",
+                    encoding=encoding,
                     is_bigendian=0,
-                    step=3 * W,
+                    step=channels * W,
                     data=pixels,
                 )
                 write(f"/{camera}/image_raw", image, t_ns)
@@ -315,6 +322,26 @@ def test_bad_bags_fail_with_one_line(tmp_path, capsys):
         capsys,
     )
     assert rc == 2 and "sync_slop_s" in err and err.count("\n") == 1
+
+
+def test_a_bag_with_no_usable_set_fails_with_one_line_saying_why(tmp_path, capsys):
+    params = ["--params-file", str(params_file(tmp_path)), "--node-param", "fixed_frame:=map"]
+    depth_bag = tmp_path / "depth_only_bag"
+    write_foreign_bag(depth_bag, StoragePlugin.MCAP, encoding="16UC1")
+    for command, out in (("to-dataset", "ds"), ("run", "out_bag")):
+        rc, err = _run_cli(
+            ["bag", command, str(depth_bag), "--out", str(tmp_path / out), *params], capsys
+        )
+        line = err.strip().splitlines()[-1]  # after the model's loading bar, for run
+        assert rc == 2 and line.startswith(f"semanticsplat bag {command}: error: no set"), err
+        assert "sets skipped for bad_image" in line and "16UC1" in line, err
+    bag = tmp_path / "in_bag"
+    write_foreign_bag(bag, StoragePlugin.SQLITE3)
+    no_tf = [*params, "--node-param", "fixed_frame:=elsewhere"]  # no TF reaches this frame
+    rc, err = _run_cli(
+        ["bag", "to-dataset", str(bag), "--out", str(tmp_path / "ds2"), *no_tf], capsys
+    )
+    assert rc == 2 and err.count("\n") == 1 and "'elsewhere'" in err, err
 
 
 @pytest.mark.slow

@@ -138,12 +138,11 @@ def _to_dataset(args: argparse.Namespace) -> int:
         result = bag_to_dataset(
             args.bag, args.out, params, rule, args.scene_prefix, depth_topics, progress
         )
+    if not result.frames:
+        raise BagError(f"no set of {args.bag} could be written: {result.stats.why_none()}")
     _say(f"{result.stats.summary()}; {result.frames} frames per camera in {args.out}")
     for scene in result.scene_dirs:
         _say(f"  {scene}")
-    if not result.frames:
-        sys.stderr.write(f"{PROG}: no set of {args.bag} could be written\n")
-        return 1
     return 0
 
 
@@ -164,10 +163,12 @@ def _run(args: argparse.Namespace) -> int:
     pipeline = SemanticSplatPipeline(PipelineConfig.from_parameters(params, **overrides))
     with _progress(total * len(params.cameras), "image") as progress:
         summary = bag_run(args.bag, args.out, params, pipeline, progress)
-    _say(summary.line())
     if args.summary is not None:
         args.summary.write_text(summary.to_json() + "\n")
-    return 0 if summary.encoded else 1
+    if not summary.encoded:
+        raise BagError(f"no set of {args.bag} could be encoded: {summary.why_none}")
+    _say(summary.line())
+    return 0
 
 
 def _record_sim(args: argparse.Namespace) -> int:

@@ -109,7 +109,7 @@ def bag_to_dataset(
                 recorder.write_set(records)
                 stats.count("written")
             except SkippedSetError as exc:
-                stats.count("skipped", exc.reason)
+                stats.count("skipped", exc.reason, str(exc))
             if recorder.done:
                 break
         if progress is not None:

@@ -75,6 +75,8 @@ class RunSummary:
     encode_seconds: float = 0.0
     sets_per_second: float = 0.0
     messages: dict[str, int] = field(default_factory=dict)
+    why_none: str = ""
+    """When no set was encoded: why (``RecorderStats.why_none``)."""
     map_enabled: bool = False
     map_clouds: int = 0
     """``map_cloud`` messages written."""
@@ -232,7 +234,7 @@ def bag_run(
                         raise SkippedSetError("encode_refused", str(exc)) from None
                     summary.encode_seconds += time.perf_counter() - t0
                 except SkippedSetError as exc:
-                    stats.count("skipped", exc.reason)
+                    stats.count("skipped", exc.reason, str(exc))
                     continue
                 headers = {f.camera: f.image.header for f in frame_set.frames}
                 t_ns = max(stamp_ns(h.stamp) for h in headers.values())
@@ -253,6 +255,7 @@ def bag_run(
         sets.close()
     summary.sets, summary.encoded, summary.skipped = stats.sets, stats.written, stats.skipped
     summary.skipped_reasons = dict(stats.reasons)
+    summary.why_none = "" if summary.encoded else stats.why_none()
     summary.seconds = time.perf_counter() - started
     summary.sets_per_second = summary.encoded / summary.seconds if summary.seconds > 0 else 0.0
     summary.bag_stats = asdict(sets.stats)

@@ -384,14 +384,30 @@ class RecorderStats:
     not_keyframe: int = 0
     skipped: int = 0
     reasons: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, str] = field(default_factory=dict)
+    """The first message of each skip reason."""
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def count(self, what: str, reason: str = "") -> None:
-        """Add one to ``sets``, ``written``, ``not_keyframe`` or ``skipped`` (with a reason)."""
+    def count(self, what: str, reason: str = "", message: str = "") -> None:
+        """Add one to ``sets``, ``written``, ``not_keyframe`` or ``skipped`` (with a reason and,
+        optionally, the message saying why)."""
         with self._lock:
             setattr(self, what, getattr(self, what) + 1)
             if what == "skipped":
                 self.reasons[reason] = self.reasons.get(reason, 0) + 1
+                if message:
+                    self.examples.setdefault(reason, message)
+
+    def why_none(self) -> str:
+        """One line on why no set was usable: the most frequent reason and its first message."""
+        with self._lock:
+            if not self.reasons:
+                return "the bag holds no complete synchronised set of the configured cameras"
+            reason = max(self.reasons, key=lambda r: self.reasons[r])
+            example = " ".join(self.examples.get(reason, "").split())
+            return f"{self.reasons[reason]} sets skipped for {reason}" + (
+                f" ({example})" if example else ""
+            )
 
     def summary(self) -> str:
         """One line: ``sets_written=.. sets_skipped=.. (reason=n, ..) not_keyframe=.. sets=..``."""
