@@ -32,7 +32,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ from semanticsplat_ros.pipeline import PipelineConfig, SemanticSplatPipeline
 from semanticsplat_ros.ros.bag_run import RunSummary, bag_run, output_topics
 from semanticsplat_ros.ros.bag_sets import load_bag_params
 from semanticsplat_ros.ros.bag_sim import record_sim
-from semanticsplat_ros.ros.bringup import Graph, node_command
+from semanticsplat_ros.ros.bringup import Graph, environment, node_command
 from semanticsplat_ros.ros.params import NODE_NAME, NodeParams
 
 PLAYER_NAME = "bag_play"
@@ -120,24 +119,15 @@ def _domain_id() -> int:
     return int(test_domain) if test_domain else random.SystemRandom().randint(101, 200)
 
 
-@contextlib.contextmanager
-def _local_dds(domain: int) -> Iterator[dict[str, str]]:
+def _local_dds(domain: int) -> contextlib.AbstractContextManager[dict[str, str]]:
     """This process's DDS on loopback in ``domain`` while inside; the children's environment."""
-    values = {
-        "ROS_DOMAIN_ID": str(domain),
-        "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
-        "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA",
-    }
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield dict(os.environ)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return environment(
+        {
+            "ROS_DOMAIN_ID": str(domain),
+            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+            "FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA",
+        }
+    )
 
 
 def time_bag_run(bag: Path, out_bag: Path, params: NodeParams) -> RunSummary:

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,22 @@ from semanticsplat_ros.ros.params import NODE_NAME, load_params_file
 PACKAGE = "semanticsplat_ros"
 SIM_RIG_NAME = "sim_rig"
 _LOG = logging.getLogger("semanticsplat.bringup")
+
+
+@contextlib.contextmanager
+def environment(values: Mapping[str, str]) -> Iterator[dict[str, str]]:
+    """Set environment variables for the duration (this process's DDS participant reads them);
+    yields the whole environment, for children."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield dict(os.environ)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def default_params_file() -> Path:

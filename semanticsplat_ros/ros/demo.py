@@ -37,14 +37,12 @@ Exit code 0 on success, 1 with a one-line message on failure.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
 import re
 import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +65,7 @@ from semanticsplat_ros.ros.bringup import (
     SIM_RIG_NAME,
     Graph,
     default_params_file,
+    environment,
     node_command,
     sim_rig_command,
 )
@@ -131,21 +130,6 @@ def rig_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-@contextlib.contextmanager
-def _environment(values: Mapping[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration (this process's DDS participant reads them)."""
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_graph(
     args: argparse.Namespace, out: Path, progress: Progress
 ) -> tuple[Collected, NodeParams]:
@@ -175,7 +159,7 @@ def run_graph(
         SIM_RIG_NAME: sim_rig_command(params_file, parameters=rig_overrides(args)),
     }
     log_path = out / "graph.log"
-    with log_path.open("w") as log, _environment(env):
+    with log_path.open("w") as log, environment(env):
         graph = Graph(commands, env={**os.environ, **env}, stdout=log, stderr=log)
         progress(
             f"starting {SIM_RIG_NAME} (stereo {args.width}x{args.height} at {args.rate_hz} Hz,"
