@@ -48,7 +48,10 @@ class MiniLMTextEncoder:
         if not path.is_dir():
             raise FileNotFoundError(f"text encoder folder {path} does not exist")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as transformers_logging
 
+        # Its "Loading weights" bar would precede every command's output and error line.
+        transformers_logging.disable_progress_bar()
         with offline_hub():
             try:
                 self.model = SentenceTransformer(str(path), device=str(device))
