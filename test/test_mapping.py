@@ -247,9 +247,11 @@ def test_malformed_scenes_are_refused_and_change_nothing(looped):
     _, smap, views = looped
     n = len(smap)
     scene = truth_scene(views[0], EMB, seg_dim=SEG)
+    g = scene.gaussians
+    narrow = dataclasses.replace(g, features=g.features[..., : SEG + 10])
     bad = [
         (dataclasses.replace(scene, depth=scene.depth[:, :-1]), "depth|shape"),
-        (dataclasses.replace(scene, language=scene.language[:, :10]), "language"),
+        (dataclasses.replace(scene, gaussians=narrow), "language latents"),
         (dataclasses.replace(scene, seg_dim=2), "seg_dim"),
         (dataclasses.replace(scene, stamp=math.nan), "finite"),
         (dataclasses.replace(scene, classes=("a", "b")), "classes|shape"),
@@ -269,7 +271,56 @@ def test_configs_validate_themselves():
             MapConfig(**kwargs)
     with pytest.raises(ValueError, match="seg_dim"):
         MapIdentity("m", "minilm", 384, seg_dim=-1)
+    with pytest.raises(ValueError, match="language_dim"):
+        MapIdentity("m", "minilm", 384, language_dim=True)
+    assert MapIdentity("m", "minilm", 384).language_dim == 384  # 0: the features themselves
     with pytest.raises(ValueError, match="one-line"):
         MapIdentity("m\nx", "minilm", 384)
     with pytest.raises(ValueError, match="no object 'sofa_99'"):
         SimRig(SimRigConfig(width=W, height=H, changes=(SceneChange(1.0, "sofa_99"),)))
+
+
+def latent_scene(scene, codes: torch.Tensor):
+    """``scene`` with each Gaussian's language channels replaced by ``codes[true class]`` plus
+    noise: a low-dimensional latent that the expander ``latent @ EMB`` maps back into the
+    text space."""
+    v, _, h, w = scene.images.shape
+    cosine = scene.class_cosine.permute(0, 2, 3, 1).reshape(v * h * w, -1)
+    noisy = codes[cosine.argmax(dim=1)] + 0.05 * torch.randn(v * h * w, codes.shape[1])
+    features = torch.cat([scene.gaussians.features[0, :, :SEG], noisy], dim=1)[None]
+    return dataclasses.replace(
+        scene, gaussians=dataclasses.replace(scene.gaussians, features=features)
+    )
+
+
+def test_a_map_of_latents_expands_them_for_queries(looped, tmp_path):
+    """A map storing k-d language latents (one code per class) answers text queries through
+    its expander as the map of full features does, and refuses them without one."""
+    rig, full, views = looped
+    k = len(CLASS_NAMES)
+    codes = torch.eye(k)
+    identity = dataclasses.replace(IDENTITY, language_dim=k)
+    expander = lambda x: x @ EMB  # noqa: E731
+    smap = SemanticMap(MapConfig(), identity, expander=expander)
+    for i, v in enumerate(views):
+        scene = truth_scene(v, EMB, stamp=float(i), seed=i, seg_dim=SEG)
+        smap.fuse(latent_scene(scene, codes), EMB)
+    assert smap.nbytes < full.nbytes / 4  # 8 stored channels per voxel instead of 384
+    truth = observed_surface(views, smap.config.voxel_size)
+    for name in single_instance_objects(rig.scene, truth):
+        found = smap.query_text(EMB[CLASS_ID[name]], EMB)
+        reference = full.query_text(EMB[CLASS_ID[name]], EMB)
+        assert found and found[0].label == name
+        assert np.linalg.norm(found[0].centroid - reference[0].centroid) <= 0.1, name
+    path = smap.save(tmp_path / "latent.ply")
+    blind = SemanticMap(MapConfig(), identity)
+    blind.load(path)
+    assert len(blind) == len(smap)
+    with pytest.raises(ValueError, match="8-d language latents; text queries need the expander"):
+        blind.query_text(EMB[0], EMB)
+    with pytest.raises(ValueError, match="the map was made by"):
+        SemanticMap(MapConfig(), IDENTITY).load(path)  # full features: another identity
+    wrong = SemanticMap(MapConfig(), identity, expander=lambda x: x)
+    wrong.load(path)
+    with pytest.raises(ValueError, match="expander must give"):
+        wrong.query_text(EMB[0], EMB)

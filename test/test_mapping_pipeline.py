@@ -12,7 +12,7 @@ from semanticsplat_ros.data.classes import CLASS_ID
 from semanticsplat_ros.data.raycast import render_views
 from semanticsplat_ros.data.rigs import loop_period_s
 from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
-from semanticsplat_ros.mapping import MapConfig, MapIdentity, SemanticMap
+from semanticsplat_ros.mapping import MapConfig, SemanticMap, map_for_model
 from semanticsplat_ros.mapping.testing import observed_surface, rig_views
 from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
 
@@ -65,8 +65,7 @@ def mapped():
         t = i * period / SETS
         scene = encode(pipeline, rig, t)
         if smap is None:
-            identity = MapIdentity("small_stereo", "minilm", scene.language.shape[1], scene.seg_dim)
-            smap = SemanticMap(MapConfig(), identity)
+            smap = map_for_model(MapConfig(), pipeline.model, "small_stereo", "minilm")
         smap.fuse(scene, pipeline.class_embeddings)
         views.append(rig_views(truth_rig, t))
         for instance in views[-1].instances.unique().tolist():

@@ -73,6 +73,19 @@ def test_decode_features_shapes(model: SemanticSplat) -> None:
         model.decode_features(bad)
 
 
+def test_expanding_points_equals_expanding_a_constant_field(model: SemanticSplat) -> None:
+    """``FeatureExpander.points`` (what the map expands per-voxel latents with) is the
+    expander applied to a field constant around each pixel."""
+    expander = model.language_expander
+    x = torch.randn(5, model.config.semantic.language_render_dim)
+    field = x[:, :, None, None].expand(-1, -1, 5, 5)[None]  # (1, 5, f, 5, 5)
+    with torch.no_grad():
+        full = expander(field)[0, :, :, 2, 2]  # centre pixels: no zero padding reaches them
+        points = expander.points(x)
+    assert points.shape == (5, model.config.language_dim)
+    torch.testing.assert_close(points, full, atol=1e-5, rtol=1e-4)
+
+
 def test_permuting_context_views_permutes_outputs(model: SemanticSplat) -> None:
     b, v, h, w = 1, 3, 16, 16
     views = random_views(b, v, h, w, seed=3)

@@ -509,10 +509,15 @@ def test_set_classes_renames_the_class_mask_topics(harness):
 
 def test_map_cloud_and_map_files(harness, tmp_path):
     h = harness
-    _ensure_outputs(h, [f"{NODE}/map_cloud"])
-    cloud = h.received[f"{NODE}/map_cloud"][-1]
+    topic = f"{NODE}/map_cloud"
+    _ensure_outputs(h, [topic])
+    # The map timer may publish the empty map before the first set is fused: wait for voxels.
+    filled = h.spin_until(
+        lambda: any(c.width * c.height > 0 for c in h.received[topic]), 120.0, every=h.publish_set
+    )
+    assert filled, f"the map stayed empty; diagnostics {h.diag()}\n{h.log()}"
+    cloud = next(c for c in reversed(h.received[topic]) if c.width * c.height > 0)
     assert tuple(fields_of(cloud)) == MAP_CLOUD_FIELDS and cloud.header.frame_id == "world"
-    assert cloud.width * cloud.height > 0
     res = h.call(h.query, QueryText.Request(texts=["chair", "lamp"], scope=QueryText.Request.MAP))
     assert res.success and [s.label for s in res.segments] == ["chair", "lamp"], res.message
     assert all(not s.masks and s.header.frame_id == "world" for s in res.segments)
@@ -524,7 +529,7 @@ def test_map_cloud_and_map_files(harness, tmp_path):
     loaded = h.call(h.load_map, MapFile.Request(path=str(tmp_path / "map.ply")))
     assert loaded.success and f"loaded {voxels} voxels" in loaded.message, loaded.message
     (tmp_path / "garbage.ply").write_bytes(b"garbage" * 50)
-    other = SemanticMap(MapConfig(), MapIdentity("another_model.pt", "minilm", 384, 16))
+    other = SemanticMap(MapConfig(), MapIdentity("another_model.pt", "minilm", 384, 16, 16))
     other.save(tmp_path / "other.ply")
     (tmp_path / "file").write_text("x")
     bad = [

@@ -16,7 +16,7 @@ from geometry_msgs.msg import PointStamped
 
 from semanticsplat_msgs.srv import QueryText, SegmentPoint, SetClasses
 from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
-from semanticsplat_ros.mapping import MapConfig, MapIdentity, SemanticMap
+from semanticsplat_ros.mapping import MapConfig, map_for_model
 from semanticsplat_ros.pipeline import (
     CameraFrame,
     PipelineConfig,
@@ -342,8 +342,8 @@ def test_internal_errors_are_answered_not_raised(pipeline, latest, monkeypatch):
 @pytest.fixture(scope="module")
 def host(pipeline, latest) -> MapHost:
     scene = latest.scene
-    identity = MapIdentity("random-weights", "minilm", scene.language.shape[1], scene.seg_dim)
-    host = MapHost(SemanticMap(MapConfig(max_range_m=20.0), identity))
+    config = MapConfig(max_range_m=20.0)
+    host = MapHost(map_for_model(config, pipeline.model, "random-weights", "minilm"))
     host.fuse(scene, pipeline)
     return host
 

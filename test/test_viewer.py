@@ -13,7 +13,7 @@ import pytest
 from semanticsplat_ros import cli
 from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
 from semanticsplat_ros.export import export_scene_ply
-from semanticsplat_ros.mapping import MapConfig, MapIdentity, SemanticMap
+from semanticsplat_ros.mapping import MapConfig, map_for_model
 from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
 from semanticsplat_ros.viewer import (
     COLOR_MODES,
@@ -161,8 +161,7 @@ def test_bad_config_and_host_are_one_line_errors():
 def test_view_command_opens_scene_and_map_files(encoded, tmp_path: Path, capsys):
     pipeline, scene = encoded
     ply = export_scene_ply(pipeline, scene, tmp_path / "scene.ply")
-    identity = MapIdentity("small_stereo", "minilm", scene.language.shape[1], scene.seg_dim)
-    smap = SemanticMap(MapConfig(), identity)
+    smap = map_for_model(MapConfig(), pipeline.model, "small_stereo", "minilm")
     smap.fuse(scene, pipeline.class_embeddings)
     map_path = smap.save(tmp_path / "map.ply")
     assert load_view_file(ply).splats.num_splats == scene.gaussians.num_gaussians

@@ -1,7 +1,7 @@
 """The persistent semantic map: encoded scenes fused into voxels in the fixed frame, free-space
 carving, instances, text and point queries, save / load as PLY. No ROS.
 
-    map = SemanticMap(MapConfig(), MapIdentity(model, text_encoder, feature_dim))
+    map = map_for_model(MapConfig(), pipeline.model, model_name, text_encoder)
     map.fuse(scene, class_embeddings)          # after each pipeline.encode
     map.query_text(text_embedding, class_embeddings, threshold) -> [MapInstance, ...]
     map.segment_point(xyz) -> MapInstance
@@ -16,6 +16,7 @@ from semanticsplat_ros.mapping.semantic_map import (
     MapCloud,
     MapInstance,
     SemanticMap,
+    map_for_model,
 )
 
 __all__ = [
@@ -27,4 +28,5 @@ __all__ = [
     "SceneLike",
     "SemanticMap",
     "bytes_per_voxel",
+    "map_for_model",
 ]

@@ -95,6 +95,11 @@ class MapIdentity:
     seg_dim: int = 0
     """Width of the stored segmentation features: the model's low-dimensional segmentation
     latent (``EncodedScene.seg_features``, which the model's decoder expands), channels."""
+    language_dim: int = 0
+    """Width of the stored language features: the model's low-dimensional language latent
+    (``EncodedScene.lang_features``), which the map expands to ``feature_dim`` with the model's
+    expander when a query needs it. 0 (resolved to ``feature_dim``): the Gaussians' language
+    channels are already in the text encoder's space and are stored as they are."""
 
     def __post_init__(self) -> None:
         for name in ("model", "text_encoder"):
@@ -104,24 +109,33 @@ class MapIdentity:
         dim = self.feature_dim
         if not isinstance(dim, int) or isinstance(dim, bool) or not 1 <= dim <= 65_536:
             raise ValueError(f"MapIdentity.feature_dim must be an int in [1, 65536], got {dim!r}")
-        seg = self.seg_dim
-        if not isinstance(seg, int) or isinstance(seg, bool) or not 0 <= seg <= 4096:
-            raise ValueError(f"MapIdentity.seg_dim must be an int in [0, 4096], got {seg!r}")
+        for name in ("seg_dim", "language_dim"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 4096:
+                raise ValueError(f"MapIdentity.{name} must be an int in [0, 4096], got {value!r}")
+        if self.language_dim == 0:
+            object.__setattr__(self, "language_dim", dim)
+
+    @property
+    def expands_language(self) -> bool:
+        """Whether the stored language features are latents to expand for queries."""
+        return self.language_dim != self.feature_dim
 
     def describe(self) -> str:
         """One line naming the model, text encoder and feature width (for messages)."""
         return (
             f"model {self.model or '(unnamed)'!r}, text encoder {self.text_encoder!r}, "
-            f"{self.feature_dim}-d language and {self.seg_dim}-d segmentation features"
+            f"{self.feature_dim}-d language ({self.language_dim}-d stored) and "
+            f"{self.seg_dim}-d segmentation features"
         )
 
 
-def bytes_per_voxel(feature_dim: int, num_classes: int, seg_dim: int = 0) -> int:
-    """Bytes one voxel holds: key 8, position 12, colour 12, opacity 4, language and
+def bytes_per_voxel(language_dim: int, num_classes: int, seg_dim: int = 0) -> int:
+    """Bytes one voxel holds: key 8, position 12, colour 12, opacity 4, stored language and
     segmentation features 2 per channel (fp16), class histogram 4 per class, observation count
-    4, evidence 2, last-seen stamp 8, and 12 in the sorted key index (key 8 + slot 4). 384
-    language channels, 16 segmentation channels, 8 classes: 902 bytes, so 200,000 voxels hold
-    about 180 MB."""
-    if feature_dim < 0 or num_classes < 0 or seg_dim < 0:
-        raise ValueError("feature_dim, num_classes and seg_dim must be >= 0")
-    return 8 + 12 + 12 + 4 + 2 * (feature_dim + seg_dim) + 4 * num_classes + 4 + 2 + 8 + 12
+    4, evidence 2, last-seen stamp 8, and 12 in the sorted key index (key 8 + slot 4). The
+    bundled models' 16-d language and 16-d segmentation latents with 8 classes: 158 bytes, so
+    200,000 voxels hold about 32 MB."""
+    if language_dim < 0 or num_classes < 0 or seg_dim < 0:
+        raise ValueError("language_dim, num_classes and seg_dim must be >= 0")
+    return 8 + 12 + 12 + 4 + 2 * (language_dim + seg_dim) + 4 * num_classes + 4 + 2 + 8 + 12

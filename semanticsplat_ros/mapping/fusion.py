@@ -43,16 +43,15 @@ class SceneLike(Protocol):
     """Camera-to-fixed-frame poses, OpenCV camera axes, metres."""
     depth: Float[Tensor, "v h w"]
     """z-depth, metres; <= 0 where there is none."""
-    language: Float[Tensor, "v c h w"]
-    """Rendered and expanded language field (the text encoder's space)."""
     labels: Tensor
     """(v, h, w) int64 class ids into ``classes``."""
     class_cosine: Tensor | None
     """(v, k, h, w) cosine of each pixel's language feature with each class's text, or None."""
     classes: tuple[str, ...]
     gaussians: Gaussians
-    """Batch 1; one Gaussian per pixel (view-major, row-major) gives each pixel's opacity and
-    its segmentation latent (the leading ``seg_dim`` feature channels)."""
+    """Batch 1; one Gaussian per pixel (view-major, row-major) gives each pixel's opacity, its
+    segmentation latent (the leading ``seg_dim`` feature channels) and its language latent
+    (the ``MapIdentity.language_dim`` channels after them)."""
     seg_dim: int
 
 
@@ -64,8 +63,8 @@ class Observation:
     position: Float[Tensor, "m 3"]
     color: Float[Tensor, "m 3"]
     opacity: Float[Tensor, " m"]
-    language: Float[Tensor, "m c"]
-    """Mean of the pixels' unit language features (float32)."""
+    language: Float[Tensor, "m l"]
+    """Mean of the pixels' language latents (float32)."""
     segmentation: Float[Tensor, "m d"]
     """Mean of the pixels' segmentation latents (float32)."""
     class_hist: Float[Tensor, "m k"]
@@ -73,9 +72,9 @@ class Observation:
     camera_centres: Float[Tensor, "v 3"]
 
 
-def check_scene(scene: SceneLike, feature_dim: int) -> tuple[int, int, int, int]:
+def check_scene(scene: SceneLike) -> tuple[int, int, int, int]:
     """(v, h, w, k) of a scene, or ValueError/TypeError naming what is malformed."""
-    for name in ("images", "K", "c2w", "depth", "language", "labels"):
+    for name in ("images", "K", "c2w", "depth", "labels"):
         if not isinstance(getattr(scene, name, None), Tensor):
             raise TypeError(f"scene.{name} must be a torch.Tensor")
     if scene.depth.ndim != 3:
@@ -86,7 +85,6 @@ def check_scene(scene: SceneLike, feature_dim: int) -> tuple[int, int, int, int]
         "images": (v, 3, h, w),
         "K": (v, 3, 3),
         "c2w": (v, 4, 4),
-        "language": (v, feature_dim, h, w),
         "labels": (v, h, w),
     }
     if scene.class_cosine is not None:
@@ -109,20 +107,23 @@ def _pixel_opacity(scene: SceneLike, v: int, h: int, w: int) -> Tensor:
     return torch.ones(v, h, w, device=scene.depth.device)
 
 
-def _pixel_segmentation(scene: SceneLike, v: int, h: int, w: int, d: int) -> Tensor:
-    """(v, h, w, d) segmentation latent of each pixel's Gaussian (ValueError unless the
-    scene's seg_dim is d and its Gaussians are one per pixel; nothing to read when d is 0)."""
+def _pixel_latents(
+    scene: SceneLike, v: int, h: int, w: int, identity: MapIdentity
+) -> tuple[Tensor, Tensor]:
+    """(v, h, w, d) segmentation and (v, h, w, l) language latents of each pixel's Gaussian
+    (ValueError unless the scene's seg_dim is the map's and its Gaussians are one per pixel
+    with the map's d + l feature channels)."""
+    d, lang = identity.seg_dim, identity.language_dim
     if int(scene.seg_dim) != d:
         raise ValueError(f"scene.seg_dim is {scene.seg_dim}; the map stores {d}-d segmentation")
     features = scene.gaussians.features
-    if d == 0:
-        return torch.zeros(v, h, w, 0, device=scene.depth.device)
-    if features.ndim != 3 or features.shape[1] != v * h * w or features.shape[2] < d:
+    if features.ndim != 3 or features.shape[1] != v * h * w or features.shape[2] != d + lang:
         raise ValueError(
-            f"scene.gaussians.features must be (1, {v * h * w}, >= {d}) to give each pixel a "
-            f"segmentation latent, got {tuple(features.shape)}"
+            f"scene.gaussians.features must be (1, {v * h * w}, {d} + {lang}) to give each "
+            f"pixel its segmentation and language latents, got {tuple(features.shape)}"
         )
-    return features[0, :, :d].reshape(v, h, w, d)
+    grid = features[0].reshape(v, h, w, d + lang)
+    return grid[..., :d], grid[..., d:]
 
 
 def _class_probabilities(scene: SceneLike, k: int) -> Tensor:
@@ -140,8 +141,8 @@ def observe(
     """Average the scene's valid pixels per voxel (ValueError on a malformed scene). Valid:
     depth in (0, max_range_m], a finite point, Gaussian opacity >= min_opacity, voxel
     coordinates within ``COORD_LIMIT``."""
-    v, h, w, k = check_scene(scene, identity.feature_dim)
-    segmentation = _pixel_segmentation(scene, v, h, w, identity.seg_dim)
+    v, h, w, k = check_scene(scene)
+    segmentation, language = _pixel_latents(scene, v, h, w, identity)
     depth = scene.depth.to(device, torch.float32)
     K = scene.K.to(device, torch.float32)
     c2w = scene.c2w.to(device, torch.float32)
@@ -161,14 +162,13 @@ def observe(
         out.index_add_(0, inverse, values.float())
         return out / counts.reshape(-1, *([1] * (values.ndim - 1)))
 
-    language = F.normalize(scene.language.to(device).float(), dim=1).permute(0, 2, 3, 1)
     probs = _class_probabilities(scene, k).to(device).permute(0, 2, 3, 1)
     return Observation(
         keys=keys,
         position=mean(points[valid]),
         color=mean(scene.images.to(device).permute(0, 2, 3, 1)[valid]).clamp(0, 1),
         opacity=mean(opacity[valid]),
-        language=mean(language[valid]),
+        language=mean(language.to(device)[valid]),
         segmentation=mean(segmentation.to(device)[valid]),
         class_hist=mean(probs[valid]),
         camera_centres=c2w[:, :3, 3].clone(),

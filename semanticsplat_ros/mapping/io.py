@@ -12,12 +12,13 @@ Layout (binary little-endian, one ``vertex`` element, in voxel key order):
     int label                 argmax of the class histogram (for viewers; recomputed on load)
     float score               the label's share of the histogram (for viewers; recomputed)
     float class_0 ...         the class histogram, one per class of the metadata's list
-    ushort f_lang_0 ...       the mean language feature as IEEE half floats (their bit patterns)
+    ushort f_lang_0 ...       the mean language latent as IEEE half floats (their bit patterns)
     ushort f_seg_0 ...        the mean segmentation latent, likewise
 
 The header holds ``comment semanticsplat_map {json}`` with the format version, voxel size,
-class list, model name, text encoder and the language and segmentation feature widths. Viewers that know only x y z and
-red green blue show the map as a coloured cloud.
+class list, model name, text encoder, the text encoder's width (``feature_dim``) and the stored
+language and segmentation latents' widths (``language_dim``, ``seg_dim``). Viewers that know
+only x y z and red green blue show the map as a coloured cloud.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from semanticsplat_ros.mapping.config import MapIdentity
 from semanticsplat_ros.mapping.voxels import COORD_LIMIT, VoxelArrays, pack_keys, unpack_keys
 
 FORMAT = "semanticsplat_map"
-VERSION = 1
+VERSION = 2
 _MAGIC = b"ply\n"
 _HEADER_END = b"end_header\n"
 _MAX_HEADER = 1 << 20
@@ -53,13 +54,13 @@ class MapFile:
     voxels: VoxelArrays
 
 
-def _vertex_dtype(num_classes: int, feature_dim: int, seg_dim: int) -> np.dtype:
+def _vertex_dtype(num_classes: int, language_dim: int, seg_dim: int) -> np.dtype:
     names = [("vx", "i4"), ("vy", "i4"), ("vz", "i4"), ("x", "f4"), ("y", "f4"), ("z", "f4")]
     names += [("red", "u1"), ("green", "u1"), ("blue", "u1"), ("opacity", "f4")]
     names += [("count", "i4"), ("evidence", "i2"), ("last_seen", "f8")]
     names += [("label", "i4"), ("score", "f4")]
     names += [(f"class_{i}", "f4") for i in range(num_classes)]
-    names += [(f"f_lang_{i}", "u2") for i in range(feature_dim)]
+    names += [(f"f_lang_{i}", "u2") for i in range(language_dim)]
     names += [(f"f_seg_{i}", "u2") for i in range(seg_dim)]
     return np.dtype([(n, "<" + t) for n, t in names])
 
@@ -110,6 +111,7 @@ def write_map(
         "model": identity.model,
         "text_encoder": identity.text_encoder,
         "feature_dim": identity.feature_dim,
+        "language_dim": identity.language_dim,
         "seg_dim": identity.seg_dim,
     }
     header = ["ply", "format binary_little_endian 1.0"]
@@ -181,6 +183,7 @@ def _check_meta(path: Path, meta: dict) -> tuple[float, tuple[str, ...], MapIden
             text_encoder=meta.get("text_encoder"),
             feature_dim=meta.get("feature_dim"),
             seg_dim=meta.get("seg_dim"),
+            language_dim=meta.get("language_dim"),
         )
     except ValueError as exc:
         raise ValueError(f"{path}: bad metadata: {exc}") from None
@@ -202,12 +205,12 @@ def read_map(path: str | Path) -> MapFile:
     voxel_size, classes, identity = _check_meta(path, meta)
     if n and not classes:
         raise ValueError(f"{path}: {n} voxels but no class list in the metadata")
-    dtype = _vertex_dtype(len(classes), identity.feature_dim, identity.seg_dim)
+    dtype = _vertex_dtype(len(classes), identity.language_dim, identity.seg_dim)
     expected = [(_PLY_TYPES[dtype[name].str[1:]], name) for name in dtype.names]
     if props != expected:
         raise ValueError(
             f"{path}: vertex properties do not match a map of {len(classes)} classes and "
-            f"{identity.feature_dim}-d language and {identity.seg_dim}-d segmentation features"
+            f"{identity.language_dim}-d language and {identity.seg_dim}-d segmentation features"
         )
     body = memoryview(raw)[offset:]
     if len(body) != n * dtype.itemsize:
@@ -235,7 +238,7 @@ def _voxels_from(
     hist = np.zeros((len(data), len(classes)), dtype=np.float32)
     for i in range(len(classes)):
         hist[:, i] = data[f"class_{i}"]
-    language = _half_floats(data, "f_lang", identity.feature_dim)
+    language = _half_floats(data, "f_lang", identity.language_dim)
     segmentation = _half_floats(data, "f_seg", identity.seg_dim)
     checks = {
         "voxel coordinates": np.abs(coords).max(initial=0) <= COORD_LIMIT,

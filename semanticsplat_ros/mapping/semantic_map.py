@@ -11,6 +11,12 @@ Each ``fuse`` (one scene, any number of cameras):
 4. new voxels are added; past ``max_voxels`` the oldest voxels make room first, and among equally
    old ones those farthest from the scene's cameras.
 
+Language is stored as the model's low-dimensional latent (``MapIdentity.language_dim``
+channels per voxel, fp16) and expanded to the text encoder's space only when a text query or a
+relabelling needs it, by the model's expander given at construction (``LanguageExpander``): a
+scene's fusion moves 16 channels per pixel rather than hundreds, and a voxel costs
+``bytes_per_voxel``.
+
 Instances are the connected components of same-label voxels (``instances.label_components``),
 computed when a query needs them and kept until the map changes; their ids are renumbered by
 every change. All methods are thread-safe (one lock), so a node may fuse from one thread and
@@ -22,7 +28,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +43,7 @@ from semanticsplat_ros.mapping.fusion import Observation, SceneLike, observe, se
 from semanticsplat_ros.mapping.instances import label_components
 from semanticsplat_ros.mapping.io import read_map, write_map
 from semanticsplat_ros.mapping.voxels import VoxelArrays, VoxelStore, pack_keys
+from semanticsplat_ros.model.semanticsplat import SemanticSplat
 from semanticsplat_ros.queries import (
     TEMPERATURE,
     OrientedBox,
@@ -47,6 +54,10 @@ from semanticsplat_ros.queries import (
 
 _CHUNK = 32_768
 """Voxels scored per step of a text query (bounds the float32 copy of fp16 features)."""
+
+LanguageExpander = Callable[[Tensor], Tensor]
+"""(n, language_dim) stored latents -> (n, feature_dim) features in the text encoder's space,
+e.g. ``model.language_expander.points`` of the model that made the scenes."""
 
 
 @dataclass
@@ -119,14 +130,25 @@ class SemanticMap:
     """A voxel-hashed semantic map in the fixed frame of the scenes' ``c2w``."""
 
     def __init__(
-        self, config: MapConfig, identity: MapIdentity, classes: Sequence[str] = ()
+        self,
+        config: MapConfig,
+        identity: MapIdentity,
+        classes: Sequence[str] = (),
+        expander: LanguageExpander | None = None,
     ) -> None:
+        """``expander`` expands the stored language latents for text queries and relabelling;
+        it is needed only when the identity's ``language_dim`` differs from its
+        ``feature_dim`` (without it such a map fuses, saves, loads and answers point queries,
+        and text queries are a ValueError)."""
         if not isinstance(config, MapConfig):
             raise TypeError(f"config must be a MapConfig, got {type(config).__name__}")
         if not isinstance(identity, MapIdentity):
             raise TypeError(f"identity must be a MapIdentity, got {type(identity).__name__}")
+        if expander is not None and not callable(expander):
+            raise TypeError(f"expander must be callable, got {type(expander).__name__}")
         self.config = config
         self.identity = identity
+        self._expander = expander
         self._device = torch.device(config.device)
         self._lock = threading.RLock()
         self._classes = _check_classes(classes, allow_empty=True)
@@ -167,7 +189,7 @@ class SemanticMap:
     def _new_store(self, num_classes: int) -> VoxelStore:
         identity = self.identity
         return VoxelStore(
-            identity.feature_dim,
+            identity.language_dim,
             num_classes,
             identity.seg_dim,
             self.config.max_voxels,
@@ -310,13 +332,33 @@ class SemanticMap:
             slots = store.order
             for start in range(0, slots.numel(), _CHUNK):
                 part = slots[start : start + _CHUNK]
-                cos = F.normalize(store.arrays.language[part].float(), dim=1) @ emb.T
+                cos = F.normalize(self._expand(store.arrays.language[part]), dim=1) @ emb.T
                 hist[part] = (cos / TEMPERATURE).softmax(dim=1)
             store.arrays.class_hist = hist
             self._classes = classes
             self._components = None
 
     # ------------------------------------------------------------------ queries
+
+    def _expand(self, latents: Tensor) -> Tensor:
+        """(n, feature_dim) float32 language features of stored latents (ValueError when they
+        need an expander and the map has none, or the expander gives the wrong shape)."""
+        identity = self.identity
+        x = latents.float()
+        if not identity.expands_language:
+            return x
+        if self._expander is None:
+            raise ValueError(
+                f"this map stores {identity.language_dim}-d language latents; text queries need "
+                "the expander of the model that made them"
+            )
+        out = self._expander(x)
+        if not isinstance(out, Tensor) or tuple(out.shape) != (x.shape[0], identity.feature_dim):
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(
+                f"the language expander must give ({x.shape[0]}, {identity.feature_dim}), got {got}"
+            )
+        return out.float()
 
     def _instances(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(component id, label, label share) per voxel in key order (cached)."""
@@ -396,7 +438,7 @@ class SemanticMap:
         query, classes = query.to(self._device), classes.to(self._device)
         out = []
         for start in range(0, slots.numel(), _CHUNK):
-            lang = store.arrays.language[slots[start : start + _CHUNK]].float()
+            lang = self._expand(store.arrays.language[slots[start : start + _CHUNK]])
             field = lang.T[None, :, :, None]  # (1, c, n, 1): voxels as a one-column image
             out.append(query_scores(field, query, classes)[0, :, 0])
         return torch.cat(out).cpu().numpy().astype(np.float64)
@@ -494,6 +536,26 @@ class SemanticMap:
             self._classes = loaded.classes
             self._stamp = float(voxels.last_seen.max()) if n else None
             self._components = None
+
+
+def map_for_model(
+    config: MapConfig,
+    model: SemanticSplat,
+    model_name: str,
+    text_encoder: str,
+    classes: Sequence[str] = (),
+) -> SemanticMap:
+    """An empty map for the scenes ``model`` encodes: it stores the model's segmentation and
+    language latents and expands the latter with the model's language expander."""
+    semantic = model.config.semantic
+    identity = MapIdentity(
+        model=model_name,
+        text_encoder=text_encoder,
+        feature_dim=int(model.config.language_dim),
+        seg_dim=int(semantic.seg_render_dim),
+        language_dim=int(semantic.language_render_dim),
+    )
+    return SemanticMap(config, identity, classes, expander=model.language_expander.points)
 
 
 def _check_classes(classes: Sequence[str], allow_empty: bool = False) -> tuple[str, ...]:

@@ -3,6 +3,8 @@
 ``truth_scene`` wraps rendered views (``data.raycast.render_views``: true depth, class ids) in
 the fields ``SemanticMap.fuse`` reads, with a language field that is each pixel's true class's
 text embedding plus noise, labelled by the pipeline's own rule (``queries.classify_cosine``).
+Each pixel's Gaussian carries that language feature itself as its language channels (a map of
+``MapIdentity(language_dim=0)``: no expander).
 The map's mechanics can then be checked against the world's truth, with no model.
 """
 
@@ -34,6 +36,7 @@ class TruthScene:
     c2w: Float[Tensor, "v 4 4"]
     depth: Float[Tensor, "v h w"]
     language: Float[Tensor, "v c h w"]
+    """The noisy language field (also the Gaussians' language channels)."""
     labels: Tensor
     scores: Float[Tensor, "v h w"]
     classes: tuple[str, ...]
@@ -62,7 +65,7 @@ def truth_scene(
     """A scene of one rig instant (``views`` unbatched: images (v, 3, h, w), depth (v, h, w),
     labels (v, h, w) with -1 where the ray left the room). ``noise`` is the standard deviation
     of the Gaussian noise added to each channel of the language field; each pixel's Gaussian
-    gets a random ``seg_dim``-d segmentation latent."""
+    gets a random ``seg_dim``-d segmentation latent followed by its pixel's language feature."""
     if embeddings.shape[0] != len(classes):
         raise ValueError(f"got {embeddings.shape[0]} embeddings for {len(classes)} classes")
     if views.depth is None or views.labels is None or views.images.ndim != 4:
@@ -81,7 +84,13 @@ def truth_scene(
         scales=torch.full((1, n, 3), 0.01),
         opacities=torch.ones(1, n),
         colors=views.images.permute(0, 2, 3, 1).reshape(1, n, 3),
-        features=torch.randn(1, n, seg_dim, generator=g),
+        features=torch.cat(
+            [
+                torch.randn(1, n, seg_dim, generator=g),
+                language.permute(0, 2, 3, 1).reshape(1, n, -1),
+            ],
+            dim=2,
+        ),
     )
     return TruthScene(
         stamp=float(stamp),

@@ -43,7 +43,7 @@ def key_delta(di: int, dj: int, dk: int) -> int:
 
 @dataclass
 class VoxelArrays:
-    """Per-voxel arrays, one row per slot (c language channels, k classes)."""
+    """Per-voxel arrays, one row per slot (l stored language channels, k classes)."""
 
     key: Int[Tensor, " s"]
     """int64 voxel key; -1 in free slots."""
@@ -53,8 +53,8 @@ class VoxelArrays:
     """Mean RGB in [0, 1] (float32)."""
     opacity: Float[Tensor, " s"]
     """Mean opacity of the Gaussians fused into the voxel (float32)."""
-    language: Float[Tensor, "s c"]
-    """Mean unit language feature (float16; not unit itself)."""
+    language: Float[Tensor, "s l"]
+    """Mean low-dimensional language latent (float16; ``MapIdentity.language_dim``)."""
     segmentation: Float[Tensor, "s d"]
     """Mean low-dimensional segmentation latent (float16)."""
     class_hist: Float[Tensor, "s k"]
@@ -69,7 +69,7 @@ class VoxelArrays:
 
     @staticmethod
     def empty(
-        capacity: int, feature_dim: int, num_classes: int, seg_dim: int, device: torch.device
+        capacity: int, language_dim: int, num_classes: int, seg_dim: int, device: torch.device
     ) -> VoxelArrays:
         def z(*shape: int, dtype: torch.dtype) -> Tensor:
             return torch.zeros(*shape, dtype=dtype, device=device)
@@ -79,7 +79,7 @@ class VoxelArrays:
             position=z(capacity, 3, dtype=torch.float32),
             color=z(capacity, 3, dtype=torch.float32),
             opacity=z(capacity, dtype=torch.float32),
-            language=z(capacity, feature_dim, dtype=torch.float16),
+            language=z(capacity, language_dim, dtype=torch.float16),
             segmentation=z(capacity, seg_dim, dtype=torch.float16),
             class_hist=z(capacity, num_classes, dtype=torch.float32),
             count=z(capacity, dtype=torch.int32),
@@ -123,7 +123,7 @@ class VoxelStore:
 
     def __init__(
         self,
-        feature_dim: int,
+        language_dim: int,
         num_classes: int,
         seg_dim: int,
         max_voxels: int,
@@ -131,7 +131,7 @@ class VoxelStore:
     ) -> None:
         self.max_voxels = max_voxels
         self.device = device
-        self.arrays = VoxelArrays.empty(0, feature_dim, num_classes, seg_dim, device)
+        self.arrays = VoxelArrays.empty(0, language_dim, num_classes, seg_dim, device)
         self.sorted_keys = torch.zeros(0, dtype=torch.int64, device=device)
         self.sorted_slots = torch.zeros(0, dtype=torch.int32, device=device)
         self._free = torch.zeros(0, dtype=torch.int64, device=device)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
@@ -87,3 +88,11 @@ class FeatureExpander(nn.Module):
         b, v = x.shape[:2]
         out = self.net(x.flatten(0, 1))
         return out.reshape(b, v, *out.shape[1:])
+
+    def points(self, x: Float[Tensor, "n f"]) -> Float[Tensor, "n c"]:
+        """Expand n feature vectors each as a field constant around its pixel: the 3×3
+        convolution's taps summed into one matrix. Equals ``forward`` on a constant image away
+        from its border; what a map expands its per-voxel mean latents with."""
+        first, last = self.net[0], self.net[2]
+        hidden = F.gelu(F.linear(x, first.weight.sum(dim=(2, 3)), first.bias))
+        return F.linear(hidden, last.weight[:, :, 0, 0], last.bias)

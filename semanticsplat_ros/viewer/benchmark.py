@@ -29,7 +29,7 @@ import viser
 import websockets.sync.client as ws_client
 
 from semanticsplat_ros.data.sim_rig import SimRig, SimRigConfig
-from semanticsplat_ros.mapping import MapConfig, MapIdentity, SemanticMap
+from semanticsplat_ros.mapping import MapConfig, map_for_model
 from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
 from semanticsplat_ros.viewer.callbacks import pipeline_point_prompt, pipeline_text_query
 from semanticsplat_ros.viewer.server import SceneViewer, ViewerConfig
@@ -113,8 +113,7 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict[str, Any]:
     )
     sets = _frames(quick)
     warmup = [pipeline.encode(frames) for frames in sets[:2]]
-    dims = int(pipeline.class_embeddings.shape[1]), warmup[0].seg_dim
-    smap = SemanticMap(MapConfig(), MapIdentity("small_stereo", "minilm", *dims), pipeline.classes)
+    smap = map_for_model(MapConfig(), pipeline.model, "small_stereo", "minilm", pipeline.classes)
     for scene in warmup:
         smap.fuse(scene, pipeline.class_embeddings)
     times: dict[str, list[float]] = {p: [] for p in PHASES}
