@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal, get_args
 
 import numpy as np
@@ -38,9 +38,7 @@ from semanticsplat_ros.geometry import (
     unproject,
     unproject_depth,
 )
-from semanticsplat_ros.model.bundled import (
-    resolve_model_checkpoint,
-)
+from semanticsplat_ros.model.bundled import resolve_model_checkpoint
 from semanticsplat_ros.model.semanticsplat import (
     SemanticSplat,
     SemanticSplatConfig,
@@ -56,13 +54,19 @@ from semanticsplat_ros.queries import (
     query_masks,
 )
 from semanticsplat_ros.render.types import Gaussians
-from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg, load_tiny_lseg
-from semanticsplat_ros.teachers.sam import (
-    SamTeacher,
-    build_tiny_sam,
-    load_sam,
-    load_tiny_sam,
-    sam_architecture_for,
+from semanticsplat_ros.teachers.base import Teacher, TextEncoder
+from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg
+from semanticsplat_ros.teachers.sam import SamTeacher, build_tiny_sam
+from semanticsplat_ros.teachers.spec import (
+    SAM_SPEC_FORMS,
+    TINY_LSEG,
+    TINY_SAM,
+    LanguageSpec,
+    SamSpec,
+    check_model_teachers,
+    load_language_teacher,
+    load_sam_teacher,
+    resolve_text_encoder,
 )
 from semanticsplat_ros.teachers.text import shared_minilm
 
@@ -70,9 +74,6 @@ SegmentRefinement = Literal["none", "class", "object"]
 """How point-prompt segments use the language field's labels (``PipelineConfig``)."""
 SEGMENT_REFINEMENTS: tuple[str, ...] = get_args(SegmentRefinement)
 """Values of ``PipelineConfig.segment_refinement``."""
-
-SamArchitectureName = Literal["auto", "tiny", "vit_b", "vit_l", "vit_h"]
-"""Values of ``PipelineConfig.sam_architecture``."""
 
 _MISSING = object()
 
@@ -85,14 +86,15 @@ class PipelineConfig:
     """SemanticSplat checkpoint: a path, a bundled model's name (``BUNDLED_MODELS``), or "" for
     the shipped small model (assets/checkpoints)."""
     sam_checkpoint: str = ""
-    """SAM checkpoint (segment_anything, vit_b/l/h) or a tiny SAM; "" = the shipped tiny SAM."""
-    sam_architecture: SamArchitectureName = "auto"
-    """``tiny`` for our tiny SAM checkpoints, else a segment_anything registry name (vit_b...);
-    ``auto`` is resolved once, from the checkpoint's file name (``sam_architecture_for``)."""
+    """SAM teacher spec (``teachers.spec``): ``tiny``, ``tiny:PATH``, ``vit_b:PATH``,
+    ``vit_l:PATH`` or ``vit_h:PATH``; "" = ``tiny`` (the shipped tiny SAM)."""
     language_checkpoint: str = ""
-    """Dense language teacher checkpoint; "" = the shipped tiny LSeg."""
-    text_encoder: str = "minilm"
-    """``minilm`` (all-MiniLM-L6-v2, offline) — must match the language teacher's space."""
+    """Language teacher spec: ``tiny_lseg``, ``tiny_lseg:PATH`` or ``open_clip:ARCH:PATH``;
+    "" = ``tiny_lseg`` (the shipped tiny LSeg). The node's ``clip_checkpoint``."""
+    text_encoder: str = "auto"
+    """Text encoder of queries and classes: ``auto`` (the language teacher's own: MiniLM for
+    tiny_lseg, CLIP's text tower for open_clip), ``minilm`` (tiny_lseg only) or the language
+    spec ``open_clip:ARCH:PATH`` itself."""
     device: Device = "auto"
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:<index>``."""
     input_width: int = 96
@@ -142,12 +144,25 @@ class PipelineConfig:
         if not 0.0 < self.query_threshold < 1.0:
             raise ValueError(f"query_threshold must be in (0, 1), got {self.query_threshold}")
         _check_choice("segment_refinement", self.segment_refinement, SEGMENT_REFINEMENTS)
-        _check_choice("sam_architecture", self.sam_architecture, get_args(SamArchitectureName))
-        if self.sam_architecture == "auto":
-            self.sam_architecture = sam_architecture_for(self.sam_checkpoint)
+        _ = self.sam_spec, self.text_encoder_name  # parse the specs: one-line ValueErrors
         check_device_name(self.device)
         if not self.occlusion_tolerance >= 0.0:  # NaN fails too
             raise ValueError(f"occlusion_tolerance must be >= 0, got {self.occlusion_tolerance}")
+
+    @property
+    def sam_spec(self) -> SamSpec:
+        """The SAM teacher ``sam_checkpoint`` names; ValueError (one line) if malformed."""
+        return _parse_spec(SamSpec, "sam_checkpoint", self.sam_checkpoint, TINY_SAM)
+
+    @property
+    def language_spec(self) -> LanguageSpec:
+        """The language teacher ``language_checkpoint`` names; ValueError if malformed."""
+        return _parse_spec(LanguageSpec, "language_checkpoint", self.language_checkpoint, TINY_LSEG)
+
+    @property
+    def text_encoder_name(self) -> str:
+        """``minilm`` or the language teacher's kind (``open_clip:ViT-B-16``)."""
+        return resolve_text_encoder(self.text_encoder, self.language_spec)
 
     @classmethod
     def from_parameters(
@@ -174,6 +189,23 @@ class PipelineConfig:
             values["query_threshold"] = min(max(float(values["query_threshold"]), 1e-3), 1 - 1e-3)
         values.update(overrides)
         return cls(**values)
+
+
+def _parse_spec(kind: Any, name: str, text: str, default: str) -> Any:
+    """``kind.parse(text or default)``, the error naming the field; a bare path (no
+    ``ARCH:``) is told to say its architecture."""
+    text = text.strip() if isinstance(text, str) else text
+    try:
+        return kind.parse(text or default)
+    except (TypeError, ValueError) as exc:
+        if isinstance(text, str) and ":" not in text and ("/" in text or "." in text):
+            forms = (
+                "open_clip:ARCH:PATH, tiny_lseg:PATH" if kind is LanguageSpec else SAM_SPEC_FORMS
+            )
+            raise ValueError(
+                f"{name} {text!r} is a bare path; write the teacher: {forms}"
+            ) from None
+        raise ValueError(f"{name}: {exc}") from None
 
 
 def _check_choice(name: str, value: object, choices: Sequence[str]) -> None:
@@ -417,8 +449,7 @@ class SemanticSplatPipeline:
         """The cost volume's near plane (metres) when ``encode`` is given none."""
         if not self.near < config.far:
             raise ValueError(f"the model's near plane {self.near} m is not before far={config.far}")
-        self.sam, self.language_teacher = self._load_teachers()
-        self.text_encoder = self.language_teacher.text_encoder
+        self.sam, self.language_teacher, self.text_encoder = self._load_teachers()
         lang_dim = self.model.config.language_dim
         if self.text_encoder.dim != lang_dim:
             raise ValueError(
@@ -431,32 +462,44 @@ class SemanticSplatPipeline:
 
     # ------------------------------------------------------------------ loading
 
+    @property
+    def text_encoder_name(self) -> str:
+        """The resolved text encoder: ``minilm`` or the language teacher's kind (e.g.
+        ``open_clip:ViT-B-16``); text embeddings of different names are not comparable."""
+        return self.config.text_encoder_name
+
     def _load_model(self) -> tuple[SemanticSplat, dict[str, Any]]:
+        """The model; a loaded one must be distilled from the configured teachers."""
+        sam_spec, language_spec = self.config.sam_spec, self.config.language_spec
         if self.config.random_weights:
-            model = SemanticSplat(SemanticSplatConfig.small())
+            model_config = replace(
+                SemanticSplatConfig.small(),
+                sam_dim=sam_spec.feature_dim,
+                language_dim=language_spec.feature_dim,
+            )
+            model = SemanticSplat(model_config)
             return model.to(self.device).eval(), {"random_weights": True}
         path = resolve_model_checkpoint(self.config.model_checkpoint)
-        return load_model(path, map_location=self.device)
+        model, meta = load_model(path, map_location=self.device)
+        check_model_teachers(meta, sam_spec, language_spec, source=f"model checkpoint {path}")
+        return model, meta
 
-    def _load_teachers(self) -> tuple[SamTeacher, LanguageTeacher]:
-        if self.config.text_encoder != "minilm":
-            raise ValueError(
-                f"text_encoder {self.config.text_encoder!r} is not supported by the shipped "
-                "language teacher; use 'minilm'"
-            )
-        if self.config.random_weights:
+    def _load_teachers(self) -> tuple[SamTeacher, Teacher, TextEncoder]:
+        """The configured teachers; random tiny ones with random_weights (a ViT is loaded)."""
+        sam_spec, language_spec = self.config.sam_spec, self.config.language_spec
+        random_weights = self.config.random_weights
+        if random_weights and sam_spec.architecture == TINY_SAM:
             sam = SamTeacher(build_tiny_sam().eval())
-            lseg = TinyLSeg()
-            language = LanguageTeacher(lseg.eval(), shared_minilm(), lseg.config.image_size)
         else:
-            if self.config.sam_architecture == "tiny":
-                sam = load_tiny_sam(self.config.sam_checkpoint or None)
-            else:
-                if not self.config.sam_checkpoint:
-                    raise ValueError("sam_checkpoint is required for a segment_anything SAM")
-                sam = load_sam(self.config.sam_checkpoint, self.config.sam_architecture)
-            language = load_tiny_lseg(self.config.language_checkpoint or None)
-        return sam.to(self.device).eval(), language.to(self.device).eval()
+            sam = load_sam_teacher(sam_spec, self.device)
+        if random_weights and language_spec.family == TINY_LSEG:
+            lseg = TinyLSeg()
+            text_encoder: TextEncoder = shared_minilm()
+            language: Teacher = LanguageTeacher(lseg.eval(), text_encoder, lseg.config.image_size)
+        else:
+            loaded = load_language_teacher(language_spec, self.device)
+            language, text_encoder = loaded.teacher, loaded.text_encoder
+        return sam.to(self.device).eval(), language.to(self.device).eval(), text_encoder
 
     # ------------------------------------------------------------------ classes and texts
 

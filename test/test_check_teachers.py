@@ -1,7 +1,7 @@
 """``semanticsplat check-teachers`` end to end, on the released architectures with random weights.
 
 segment_anything ``vit_b`` and open_clip ``ViT-B-16`` are built with random weights (offline) and
-saved once per module as the plain state-dict files the released checkpoints are; the command
+saved once per session (the ``released`` fixture, test/conftest.py) as the plain state-dict files the released checkpoints are; the command
 loads them from those files like any user's download. The success run is a real subprocess of
 the CLI (one vit_b forward at 1024²: 30-110 s on two shared CPU cores); the failure modes go
 through ``cli.main`` in-process. "A file of another architecture" is the same files given under
@@ -14,42 +14,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
-import open_clip
 import pytest
-import torch
 
 from semanticsplat_ros.cli import main
-from semanticsplat_ros.teachers.sam import build_sam
 
 PREFIX = "semanticsplat check-teachers: error: "
-
-
-def _random_sam(path: Path, architecture: str) -> Path:
-    torch.manual_seed(0)
-    torch.save(build_sam(architecture).state_dict(), path)
-    return path
-
-
-def _random_clip(path: Path, architecture: str) -> Path:
-    torch.manual_seed(0)
-    model = open_clip.create_model(architecture, pretrained=None, pretrained_text=False)
-    torch.save(model.state_dict(), path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    """Random-weight vit_b SAM and ViT-B-16 open_clip files (~1 GB, deleted afterwards)."""
-    root = tmp_path_factory.mktemp("released")
-    files = {
-        "sam": _random_sam(root / "sam_vit_b_random.pth", "vit_b"),
-        "clip": _random_clip(root / "open_clip_vit_b_16_random.bin", "ViT-B-16"),
-    }
-    yield files
-    for path in files.values():
-        path.unlink(missing_ok=True)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:

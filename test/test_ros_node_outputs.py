@@ -28,7 +28,6 @@ from semanticsplat_ros.ros.outputs import (
     semantic_cloud_msg,
 )
 from semanticsplat_ros.ros.params import validate_params
-from semanticsplat_ros.teachers.sam import sam_architecture_for
 
 V, h, w = 2, 4, 6
 
@@ -83,19 +82,21 @@ def test_pipeline_config_from_params():
             "near": 0.5,
             "far": 8.0,
             "random_weights": True,
-            "sam_checkpoint": "/ckpt/sam_vit_b_01ec64.pth",
-            "clip_checkpoint": "/ckpt/lseg.pt",
+            "sam_checkpoint": "vit_b:/ckpt/sam_vit_b_01ec64.pth",
+            "clip_checkpoint": "tiny_lseg:/ckpt/lseg.pt",
             "classes": ["mug", "table"],
             "query_threshold": 0.0,
         }
     )
     config = PipelineConfig.from_parameters(params)
     assert (config.input_width, config.input_height, config.near, config.far) == (64, 48, 0.5, 8)
-    assert config.random_weights and config.sam_architecture == "vit_b"
-    assert config.language_checkpoint == "/ckpt/lseg.pt"
+    assert config.random_weights and config.sam_spec.architecture == "vit_b"
+    assert config.language_checkpoint == "tiny_lseg:/ckpt/lseg.pt"
+    assert config.text_encoder == "auto" and config.text_encoder_name == "minilm"
     assert config.classes == ("mug", "table")
     assert 0 < config.query_threshold < 1  # the pipeline needs (0, 1); params allow [0, 1]
-    assert sam_architecture_for("") == "tiny" and sam_architecture_for("x/SAM_VIT_H.pth") == "vit_h"
+    with pytest.raises(ValueError, match=r"sam_checkpoint .* is a bare path; write"):
+        PipelineConfig.from_parameters({"sam_checkpoint": "/x/sam_vit_h.pth"})
     with pytest.raises(ValueError, match="input_width must be a multiple of 8"):
         PipelineConfig.from_parameters(validate_params({"cameras": ["l", "r"], "input_width": 60}))
 

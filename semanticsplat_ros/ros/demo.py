@@ -202,6 +202,9 @@ def encode_in_process(
     pipeline = SemanticSplatPipeline(
         PipelineConfig(
             model_checkpoint=str(args.checkpoint or ""),
+            sam_checkpoint=node_cfg.sam_checkpoint,
+            language_checkpoint=node_cfg.clip_checkpoint,
+            text_encoder=node_cfg.text_encoder,
             device=args.device,
             input_width=args.input_width,
             input_height=args.input_height,

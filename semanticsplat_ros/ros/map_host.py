@@ -26,7 +26,7 @@ from std_srvs.srv import Trigger
 
 from semanticsplat_msgs.msg import Segment
 from semanticsplat_msgs.srv import MapFile, QueryText
-from semanticsplat_ros.mapping import FuseReport, MapConfig, MapIdentity, MapInstance, SemanticMap
+from semanticsplat_ros.mapping import FuseReport, MapConfig, MapInstance, SemanticMap, map_for_model
 from semanticsplat_ros.model.bundled import resolve_model_checkpoint
 from semanticsplat_ros.pipeline import EncodedScene, SemanticSplatPipeline
 from semanticsplat_ros.ros.conversions import pack_rgb, semantic_cloud, structured_to_cloud
@@ -36,21 +36,13 @@ from semanticsplat_ros.ros.services import box_to_msg, check_texts, label_dtype_
 MAP_CLOUD_FIELDS = ("x", "y", "z", "rgb", "label", "score", "instance")
 
 
-def model_identity(params: NodeParams, pipeline: SemanticSplatPipeline) -> MapIdentity:
-    """The identity of maps made by this node's model (see the module docstring)."""
+def model_name(params: NodeParams) -> str:
+    """The model part of the identity of this node's maps (see the module docstring)."""
     if params.random_weights:
-        model = "random-weights"
-    else:
-        path = resolve_model_checkpoint(params.model_checkpoint)
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
-        model = f"{Path(path).name}#{digest}"
-    semantic = pipeline.model.config.semantic
-    return MapIdentity(
-        model=model,
-        text_encoder=params.text_encoder,
-        feature_dim=int(pipeline.class_embeddings.shape[1]),
-        seg_dim=int(semantic.seg_render_dim),
-    )
+        return "random-weights"
+    path = resolve_model_checkpoint(params.model_checkpoint)
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
+    return f"{Path(path).name}#{digest}"
 
 
 def map_config(params: NodeParams, device: str) -> MapConfig:
@@ -89,7 +81,12 @@ class MapHost:
     @classmethod
     def for_node(cls, params: NodeParams, pipeline: SemanticSplatPipeline) -> MapHost:
         config = map_config(params, str(pipeline.device))
-        return cls(SemanticMap(config, model_identity(params, pipeline), pipeline.classes))
+        name = model_name(params)
+        return cls(
+            map_for_model(
+                config, pipeline.model, name, pipeline.text_encoder_name, pipeline.classes
+            )
+        )
 
     def fuse(self, scene: EncodedScene, pipeline: SemanticSplatPipeline) -> FuseReport:
         """Fuse one scene (relabelling the map first when the node's classes changed)."""

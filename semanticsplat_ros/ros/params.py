@@ -123,22 +123,26 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "sam_checkpoint",
         "str",
         "",
-        "Path of the SAM checkpoint (mask decoder for point prompts); empty = tiny teacher.",
+        "SAM teacher (mask decoder for point prompts): tiny, tiny:PATH, vit_b:PATH, vit_l:PATH"
+        " or vit_h:PATH (segment_anything weights); empty = tiny (the bundled tiny SAM).",
         read_only=True,
     ),
     ParamSpec(
         "clip_checkpoint",
         "str",
         "",
-        "Path of the CLIP/LSeg checkpoint; empty = tiny teacher.",
+        "Language teacher: tiny_lseg, tiny_lseg:PATH or open_clip:ARCH:PATH (an open_clip ViT"
+        " weights file, e.g. open_clip:ViT-B-16:/w/clip.bin); empty = tiny_lseg (bundled).",
         read_only=True,
     ),
     ParamSpec(
         "text_encoder",
         "str",
-        "minilm",
-        "Text encoder for queries: 'minilm' (bundled all-MiniLM-L6-v2) or 'open_clip:<path>'.",
-        choices=("minilm", "open_clip:"),
+        "auto",
+        "Text encoder for queries: auto (the language teacher's own: all-MiniLM-L6-v2 for"
+        " tiny_lseg, CLIP's text tower for open_clip), minilm (tiny_lseg only) or"
+        " open_clip:ARCH:PATH, equal to clip_checkpoint.",
+        choices=("auto", "minilm", "open_clip:"),
         read_only=True,
     ),
     ParamSpec(

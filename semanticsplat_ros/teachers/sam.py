@@ -79,16 +79,6 @@ SAM_ARCHITECTURES: dict[str, SamArchitecture] = {
 """The released SAM models, as in ``segment_anything.sam_model_registry``."""
 
 
-def sam_architecture_for(path: str | Path) -> str:
-    """``tiny`` unless the checkpoint's file name names a released SAM model
-    (``sam_vit_b_01ec64.pth`` -> ``vit_b``)."""
-    name = Path(path).name.lower()
-    for arch in SAM_ARCHITECTURES:
-        if arch in name:
-            return arch
-    return "tiny"
-
-
 def _prompt_and_decoder(
     image_size: int, grid: int, depth: int, mlp_dim: int, num_heads: int
 ) -> tuple[PromptEncoder, MaskDecoder]:
@@ -533,7 +523,6 @@ __all__ = [
     "grid_points",
     "load_sam",
     "load_tiny_sam",
-    "sam_architecture_for",
     "sam_architecture_of",
     "save_tiny_sam",
 ]

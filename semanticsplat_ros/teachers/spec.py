@@ -254,6 +254,45 @@ def as_language_spec(spec: LanguageSpec | str) -> LanguageSpec:
     return spec if isinstance(spec, LanguageSpec) else LanguageSpec.parse(spec)
 
 
+MINILM = "minilm"
+TEXT_ENCODER_FORMS = "auto, minilm (with tiny_lseg) or open_clip:ARCH:PATH (the language spec)"
+
+
+def resolve_text_encoder(text_encoder: str, language: LanguageSpec | str) -> str:
+    """The name of the text encoder ``text_encoder`` selects for the ``language`` teacher:
+    ``minilm`` for tiny_lseg, the language kind (``open_clip:ViT-B-16``) for open_clip.
+
+    ``auto`` is the teacher's own; ``minilm`` is valid with tiny_lseg only; an
+    ``open_clip:ARCH:PATH`` string must be the language spec itself (CLIP's text tower aligns
+    with its own image tower only). Anything else is a one-line ValueError saying why.
+    """
+    language = as_language_spec(language)
+    own = MINILM if language.family == TINY_LSEG else language.kind
+    text = text_encoder.strip() if isinstance(text_encoder, str) else text_encoder
+    if text == "auto":
+        return own
+    if text == MINILM:
+        if language.family != TINY_LSEG:
+            raise ValueError(
+                f"text_encoder 'minilm' does not match the language teacher {language.kind}: its "
+                "features align with CLIP's text tower; use 'auto'"
+            )
+        return own
+    if not isinstance(text, str) or not text.startswith(f"{OPEN_CLIP}:"):
+        raise ValueError(f"text_encoder must be {TEXT_ENCODER_FORMS}; got {text_encoder!r}")
+    try:
+        wanted = LanguageSpec.parse(text)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"text_encoder: {exc}") from None
+    if wanted != language:
+        raise ValueError(
+            f"text_encoder {text!r} does not match the language teacher "
+            f"{language.to_string()!r}: the text encoder must be the language teacher's own "
+            "(use 'auto')"
+        )
+    return own
+
+
 # ----------------------------------------------------------------------------- loading
 
 
@@ -433,6 +472,7 @@ __all__ = [
     "load_language_teacher",
     "load_sam_teacher",
     "recorded_teachers",
+    "resolve_text_encoder",
     "spec_to_checkpoint_dict",
     "specs_from_checkpoint_dict",
 ]
