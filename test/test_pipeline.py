@@ -29,16 +29,21 @@ def pipeline() -> SemanticSplatPipeline:
     )
 
 
-@pytest.fixture(scope="module")
-def frames() -> list[CameraFrame]:
+def stereo_frames(stamp: float = 1.5) -> list[CameraFrame]:
+    """The stereo rig's two 80x60 views of synthetic scene 200000, as camera frames."""
     scene = make_scene(200000)
     c2w, K = rig_cameras(scene, "stereo", 0.0, 60, 80)
     views = render_views(scene, c2w, K, 60, 80)
     out = []
     for i, name in enumerate(["left", "right"]):
         img = (views.images[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        out.append(CameraFrame(name, img, K[i].numpy(), c2w[i].numpy(), stamp=1.5))
+        out.append(CameraFrame(name, img, K[i].numpy(), c2w[i].numpy(), stamp=stamp))
     return out
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[CameraFrame]:
+    return stereo_frames()
 
 
 @pytest.fixture(scope="module")

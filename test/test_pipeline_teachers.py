@@ -3,14 +3,11 @@ released architectures (segment_anything vit_b, open_clip ViT-B-16, random weigh
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
+from test_pipeline import stereo_frames
 
-from semanticsplat_ros.data.raycast import render_views
-from semanticsplat_ros.data.rigs import rig_cameras
-from semanticsplat_ros.data.world import make_scene
-from semanticsplat_ros.pipeline import CameraFrame, PipelineConfig, SemanticSplatPipeline
+from semanticsplat_ros.pipeline import PipelineConfig, SemanticSplatPipeline
 
 SMALL = {"input_width": 64, "input_height": 48, "device": "cpu"}
 
@@ -82,17 +79,6 @@ def test_a_model_of_other_teachers_is_refused_naming_the_teacher(tmp_path):
     assert "language" not in _one_line(info)
 
 
-def _frames() -> list[CameraFrame]:
-    scene = make_scene(200000)
-    c2w, K = rig_cameras(scene, "stereo", 0.0, 60, 80)
-    views = render_views(scene, c2w, K, 60, 80)
-    out = []
-    for i, name in enumerate(["left", "right"]):
-        img = (views.images[i].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-        out.append(CameraFrame(name, img, K[i].numpy(), c2w[i].numpy(), stamp=1.0))
-    return out
-
-
 @pytest.mark.real_architectures
 def test_vit_b_sam_and_vit_b_16_clip_pipeline_end_to_end(released):
     torch.manual_seed(0)
@@ -107,7 +93,7 @@ def test_vit_b_sam_and_vit_b_16_clip_pipeline_end_to_end(released):
     assert pipeline.text_encoder_name == "open_clip:ViT-B-16"
     assert pipeline.model.config.language_dim == 512
     assert pipeline.class_embeddings.shape == (len(pipeline.classes), 512)
-    scene = pipeline.encode(_frames())
+    scene = pipeline.encode(stereo_frames(stamp=1.0))
     assert scene.depth.shape == (2, 48, 64)
     assert scene.language.shape == (2, 512, 48, 64)
     assert scene.seg_embeddings.shape == (2, 256, 48, 64)
