@@ -116,11 +116,6 @@ class MapIdentity:
         if self.language_dim == 0:
             object.__setattr__(self, "language_dim", dim)
 
-    @property
-    def expands_language(self) -> bool:
-        """Whether the stored language features are latents to expand for queries."""
-        return self.language_dim != self.feature_dim
-
     def describe(self) -> str:
         """One line naming the model, text encoder and feature width (for messages)."""
         return (

@@ -137,9 +137,9 @@ class SemanticMap:
         expander: LanguageExpander | None = None,
     ) -> None:
         """``expander`` expands the stored language latents for text queries and relabelling;
-        it is needed only when the identity's ``language_dim`` differs from its
-        ``feature_dim`` (without it such a map fuses, saves, loads and answers point queries,
-        and text queries are a ValueError)."""
+        without one the stored features are taken as the text-space features, which needs the
+        identity's ``language_dim`` to be its ``feature_dim`` (otherwise the map fuses, saves,
+        loads and answers point queries, and text queries are a ValueError)."""
         if not isinstance(config, MapConfig):
             raise TypeError(f"config must be a MapConfig, got {type(config).__name__}")
         if not isinstance(identity, MapIdentity):
@@ -345,9 +345,9 @@ class SemanticMap:
         need an expander and the map has none, or the expander gives the wrong shape)."""
         identity = self.identity
         x = latents.float()
-        if not identity.expands_language:
-            return x
         if self._expander is None:
+            if identity.language_dim == identity.feature_dim:
+                return x  # the stored features are the text-space features themselves
             raise ValueError(
                 f"this map stores {identity.language_dim}-d language latents; text queries need "
                 "the expander of the model that made them"
