@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, str] = {
     "eval": "semanticsplat_ros.eval.benchmark",
     "bag": "semanticsplat_ros.ros.bag_bench",
     "viewer": "semanticsplat_ros.viewer.benchmark",
+    "train": "semanticsplat_ros.train.benchmark",
 }
 
 TIMED = ("node",)
@@ -39,12 +40,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="node only: seconds measured (default 120; 20 with --quick)",
     )
     parser.add_argument(
+        "--sam", default=None, help="train only: SAM teacher spec (default: random-weight vit_b)"
+    )
+    parser.add_argument(
+        "--language",
+        default=None,
+        help="train only: language teacher spec (default: random-weight open_clip ViT-B-16)",
+    )
+    parser.add_argument(
         "--markdown", type=Path, default=None, help="also write the figures as Markdown here"
     )
 
 
 def _run_one(name: str, args: argparse.Namespace) -> dict:
     module = importlib.import_module(BENCHMARKS[name])
+    teachers = {"sam": args.sam, "language": args.language}
+    if any(teachers.values()):
+        if name != "train":
+            raise ValueError(f"--sam and --language apply to train only, not {name!r}")
+        if not all(teachers.values()):
+            raise ValueError("give both --sam and --language, or neither")
+        return module.benchmark(device=args.device, quick=args.quick, **teachers)
     if args.duration is None:
         return module.benchmark(device=args.device, quick=args.quick)
     if name not in TIMED:

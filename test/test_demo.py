@@ -7,6 +7,7 @@ own ROS domain id (the demo picks one; conftest keeps DDS on loopback), so it is
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -98,6 +99,70 @@ def test_missing_checkpoint_is_a_one_line_error(tmp_path):
     assert res.returncode == 1
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "missing.pt not found" in lines[0], res.stderr
+
+
+def _demo_args(*argv: str):
+    from semanticsplat_ros.ros import demo
+
+    parser = argparse.ArgumentParser()
+    demo.add_arguments(parser)
+    return parser.parse_args(["--random-weights", "--device", "cpu", *argv])
+
+
+@pytest.mark.ros
+def test_node_param_overrides_the_params_file_for_node_and_pipeline():
+    from semanticsplat_ros.ros import demo
+
+    sizes = ["--width", str(W), "--height", str(H), "--input-width", str(IN_W)]
+    sizes += ["--input-height", str(IN_H)]
+    base = demo.node_setup(_demo_args(*sizes))
+    args = _demo_args(
+        *sizes,
+        "--node-param", "sam_checkpoint=vit_b:/w/sam.pth",
+        "--node-param", "clip_checkpoint=open_clip:ViT-B-16:/w/clip.bin",
+        "--node-param", "far:=12.5",
+    )  # fmt: skip
+    setup = demo.node_setup(args)
+    assert base.params.sam_checkpoint != "vit_b:/w/sam.pth" and base.params.far != 12.5
+    assert setup.params.sam_checkpoint == "vit_b:/w/sam.pth"
+    assert setup.params.clip_checkpoint == "open_clip:ViT-B-16:/w/clip.bin"
+    assert setup.params.far == 12.5  # a float, read as YAML
+    assert setup.params.camera_names == base.params.camera_names  # the rest is the file's
+    config = demo.pipeline_config(args, setup.params)  # the in-process pipeline's
+    assert config.sam_spec.architecture == "vit_b" and config.far == 12.5
+    assert config.language_checkpoint == "open_clip:ViT-B-16:/w/clip.bin"
+    node_cmd = demo.graph_commands(args, setup)["semanticsplat_node"]
+    pairs = [node_cmd[i + 1] for i, a in enumerate(node_cmd) if a == "-p"]
+    assert pairs[-3:] == [
+        "sam_checkpoint:=vit_b:/w/sam.pth",
+        "clip_checkpoint:=open_clip:ViT-B-16:/w/clip.bin",
+        "far:=12.5",
+    ]
+    assert "device:=cpu" in pairs and "--params-file" in node_cmd
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("sam_chekpoint=vit_b:/w/sam.pth", "unknown parameter 'sam_chekpoint' (did you mean"),
+        ("far=12", "far must be a float; write 12.0"),
+        ("text_encoder=clip", "text_encoder must be one of"),
+        ("sam_checkpoint", "'sam_checkpoint' must look like NAME=VALUE"),
+        ("=vit_b:/w/sam.pth", "must look like NAME=VALUE"),
+        ("device=cuda", "the demo sets it itself (use --device)"),
+    ],
+)
+def test_bad_node_param_is_a_one_line_usage_error(tmp_path, capsys, item, message):
+    from semanticsplat_ros.cli import main
+
+    out = tmp_path / "demo"
+    code = main(["demo", "--random-weights", "--out", str(out), "--node-param", item])
+    assert code == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("semanticsplat demo: error: --node-param")
+    assert message in lines[0], lines[0]
+    assert not out.exists()  # refused before anything started
 
 
 @pytest.mark.ros

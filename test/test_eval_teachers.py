@@ -1,4 +1,7 @@
-"""Teacher evaluation protocols (with oracle teachers), class prompt files, feature cache."""
+"""Teacher evaluation protocols (with oracle teachers) and class prompt files.
+
+The teacher feature cache is tested in test_train_teacher_cache.py.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +10,15 @@ import torch
 
 import semanticsplat_ros.eval.teachers as evaluate
 from semanticsplat_ros.data.classes import CLASS_NAMES
-from semanticsplat_ros.data.types import Example, Views
 from semanticsplat_ros.eval.teachers import (
     class_queries,
     evaluate_teachers,
     load_class_prompts,
     sam_grid_miou,
 )
-from semanticsplat_ros.teachers.cache import TeacherFeatureCache, precompute_teacher_features
 from semanticsplat_ros.teachers.defaults import CLASS_SYNONYMS
 from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg
-from semanticsplat_ros.teachers.sam import (
-    MaskGenerationConfig,
-    MaskPrediction,
-    SamTeacher,
-    build_tiny_sam,
-)
+from semanticsplat_ros.teachers.sam import MaskPrediction, SamTeacher, build_tiny_sam
 
 
 class OracleSam:
@@ -103,39 +99,3 @@ def test_evaluate_teachers_structure_with_small_random_teachers(monkeypatch):
     assert lseg_out["queries"]["sofa"] == "couch"
     hcam = out["teachers"]["lseg_hcam"]
     assert 0.0 <= hcam["miou"] <= 1.0 and 0.0 <= hcam["acc"] <= 1.0
-
-
-def _views(n: int, size: int) -> Views:
-    return Views(
-        images=torch.rand(n, 3, size, size),
-        K=torch.eye(3).expand(n, 3, 3),
-        c2w=torch.eye(4).expand(n, 4, 4),
-        near=torch.ones(n),
-        far=torch.ones(n) * 10,
-    )
-
-
-def test_feature_cache_round_trip_and_refuses_other_teachers(tmp_path):
-    from test_teachers_lseg import HashTextEncoder
-
-    torch.manual_seed(0)
-    sam = SamTeacher(build_tiny_sam().eval(), MaskGenerationConfig(points_per_side=2))
-    lang = LanguageTeacher(TinyLSeg().eval(), HashTextEncoder(), 64)
-    dataset = [Example(_views(2, 32), _views(1, 32)), Example(_views(2, 32), _views(1, 32))]
-    out = precompute_teacher_features(
-        dataset, sam, lang, tmp_path, "random:2", "tiny", progress=False
-    )
-    cache = TeacherFeatureCache(out)
-    assert len(cache) == 2
-    item = cache[1]
-    assert item["context"].sam.shape == (2, 256, 8, 8)
-    assert item["target"].lang.shape == (1, 384, 32, 32)
-    assert item["context"].medium.shape == (2, 32, 32)
-    expected = sam.embed(dataset[1].context.images)
-    torch.testing.assert_close(item["context"].sam, expected, atol=1e-2, rtol=1e-2)
-    with pytest.raises(ValueError, match="overwrite"):
-        precompute_teacher_features(
-            dataset, sam, lang, tmp_path, "random:2", "other", progress=False
-        )
-    with pytest.raises(IndexError):
-        cache[2]

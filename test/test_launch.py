@@ -245,7 +245,7 @@ def test_params_file_errors_list_every_problem(tmp_path):
         "camera name '2bad'",
         "near must be a float; write 1.0",
         "device must be one of auto, cpu, cuda; got 'tpu'",
-        "text_encoder must be one of auto, minilm, open_clip:<...>",
+        "text_encoder must be one of auto, minilm, open_clip:ARCH:PATH",
         "sync_slop_s must be <= 1.0",
         "unknown parameter 'publsh_depth' (did you mean 'publish_depth'?)",
         "left.image_topic 'bad topic' is not a valid ROS topic name",

@@ -227,3 +227,42 @@ def test_model_widths_must_be_the_teachers(scenes: Path, tmp_path: Path) -> None
     )
     with pytest.raises(ValueError, match=r"language_dim is 384 .* 512-d .*arch.language_dim=512"):
         Trainer(config, _model())
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def test_eval_from_the_cache_equals_running_the_teachers(
+    scenes: Path, cache: Path, tmp_path: Path, capsys
+) -> None:
+    model = tmp_path / "model.pt"
+    save_model(model, _model(), {"step": 0, "stage": 2, "teachers": TINY_PAIR})
+    runs = {}
+    for name, extra in (("live", []), ("cached", ["--teacher-cache", str(cache)])):
+        out = tmp_path / f"{name}.json"
+        code = main(
+            ["eval", "--checkpoint", str(model), "--data", str(scenes), "--height", str(SIZE),
+             "--width", str(SIZE), "--examples-per-scene", "1", "--num-target", "1",
+             "--protocols", "language,promptable", "--grid", "4", "--device", "cpu",
+             "--json", str(out), "--no-progress", *extra]
+        )  # fmt: skip
+        assert code == 0
+        runs[name] = json.loads(out.read_text())
+    live, cached = runs["live"], runs["cached"]
+    assert (
+        live["teacher_specs"] == cached["teacher_specs"] == {"sam": "tiny", "language": "tiny_lseg"}
+    )
+    for protocol in ("language", "promptable"):
+        for split in ("source", "target"):
+            for column in ("ours", "teacher"):
+                a = live[protocol][split][column]["miou"]
+                b = cached[protocol][split][column]["miou"]
+                assert b == pytest.approx(a, abs=0.02), (protocol, split, column)
+    # The cache must be of the evaluation's teachers and resolution.
+    capsys.readouterr()
+    args = ["eval", "--checkpoint", str(model), "--data", str(scenes), "--teacher-cache",
+            str(cache), "--device", "cpu", "--no-progress"]  # fmt: skip
+    assert main([*args, "--height", str(2 * SIZE), "--width", str(2 * SIZE)]) == 1
+    assert "is at 32x32" in capsys.readouterr().err
+    assert main(["eval", "--teacher-cache", str(cache), "--no-progress"]) == 1
+    assert "give --data" in capsys.readouterr().err

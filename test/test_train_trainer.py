@@ -183,6 +183,31 @@ def test_trainer_writes_checkpoints_and_resumes(tmp_path: Path) -> None:
         mismatched.restore()
 
 
+def test_bf16_mixed_precision_trains_float32_weights(tmp_path: Path) -> None:
+    """precision bf16 runs the forward and losses under autocast (here on the CPU); weights,
+    gradients and optimiser state stay float32, and the loss stays close to fp32's."""
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        config = tiny_train_config(tmp_path / precision, 2)
+        config.precision = precision
+        trainer = Trainer(config, SemanticSplat(tiny_config()), PlaneDataset())
+        result = trainer.train(progress=False)
+        assert len(result.step_seconds) == 2 and min(result.step_seconds) > 0
+        assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+        state = trainer.optimizer.state_dict()["state"]
+        assert state and all(s["exp_avg"].dtype == torch.float32 for s in state.values())
+        losses[precision] = result.last_terms["loss"]
+    assert math.isfinite(losses["bf16"])
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.1)
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16, fp16"):
+        TrainConfig(precision="fp8")
+    with pytest.raises(ValueError, match="fp16 needs CUDA"):
+        config = tiny_train_config(tmp_path / "fp16", 1)
+        config.precision, config.device = "fp16", "cpu"
+        Trainer(config, SemanticSplat(tiny_config()), PlaneDataset())
+
+
 def test_train_command_config_overrides() -> None:
     parser = argparse.ArgumentParser()
     commands.add_arguments(parser)

@@ -50,7 +50,7 @@ def default_text(spec: ParamSpec) -> str:
 
 def _range_text(spec: ParamSpec) -> str:
     if spec.choices:
-        return ", ".join(f"`{c}<path>`" if c.endswith(":") else f"`{c}`" for c in spec.choices)
+        return ", ".join(f"`{c}`" for c in spec.shown_choices())
     if spec.low is None and spec.high is None:
         return ""
     low = "-inf" if spec.low is None else repr(spec.low)

@@ -88,6 +88,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--baseline-factor", type=float, default=100.0, help="baseline budget / our time per scene"
     )
+    parser.add_argument(
+        "--teacher-cache",
+        type=Path,
+        default=None,
+        help="with --data: the teachers' features from semanticsplat cache-teachers of that folder"
+        " (at the evaluation's resolution) instead of running the teachers",
+    )
+    parser.add_argument(
+        "--sam",
+        default=None,
+        help="SAM teacher spec (tiny, vit_b:PATH, ...); default: the one the checkpoint records",
+    )
+    parser.add_argument(
+        "--language",
+        default=None,
+        help="language teacher spec (tiny_lseg, open_clip:ARCH:PATH); default: the checkpoint's",
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
@@ -212,6 +229,8 @@ def run(args: argparse.Namespace) -> int:
     class_prompts = load_class_prompts(args.class_prompts) if args.class_prompts else None
     progress = not args.no_progress
     started = time.perf_counter()
+    if args.teacher_cache is not None and args.data is None:
+        raise ValueError("--teacher-cache reads the features of --data's frames; give --data")
     if args.data is not None and (args.baseline or args.teachers):
         raise ValueError("--baseline and --teachers run on synthetic scenes (--seeds), not --data")
     if args.rig is not None and (args.data is not None or args.teachers):
@@ -240,19 +259,31 @@ def run(args: argparse.Namespace) -> int:
         _emit(results, args.json, "")
         return 0
 
+    from semanticsplat_ros.checkpoint import load_checkpoint
     from semanticsplat_ros.eval.protocols import ProtocolSettings, evaluate_model
     from semanticsplat_ros.model.semanticsplat import load_model, trained_near
-    from semanticsplat_ros.teachers.lseg import load_tiny_lseg
-    from semanticsplat_ros.teachers.sam import load_tiny_sam
+    from semanticsplat_ros.teachers.frame_cache import CachedTeacherDataset, FrameFeatureCache
+    from semanticsplat_ros.teachers.spec import (
+        check_model_teachers,
+        load_language_teacher,
+        load_sam_teacher,
+        spec_to_checkpoint_dict,
+    )
 
     protocols = tuple(p.strip() for p in args.protocols.split(",") if p.strip())
     rows = [
         (name, resolve_model_checkpoint(path))
         for name, path in [("ours", args.checkpoint), *_parse_compare(args.compare)]
     ]
-    sam = load_tiny_sam().to(device).eval()
-    lang = load_tiny_lseg().to(device).eval()
-    class_embeddings = lang.text_encoder.encode(class_queries(class_prompts)).to(device)
+    metas = [load_checkpoint(path).meta for _, path in rows]
+    sam_spec, language_spec = _teacher_specs(args, metas[0])
+    for (_, path), meta in zip(rows, metas, strict=True):  # before any teacher is loaded
+        check_model_teachers(meta, sam_spec, language_spec, f"checkpoint {path}")
+    sam = load_sam_teacher(sam_spec, device)
+    loaded = load_language_teacher(language_spec, device)
+    lang = loaded.teacher
+    class_embeddings = loaded.text_encoder.encode(class_queries(class_prompts)).to(device)
+    results["teacher_specs"] = {"sam": sam_spec.to_string(), "language": language_spec.to_string()}
     settings = ProtocolSettings(grid=args.grid, protocols=protocols)
     results["rows"] = {}
     results["checkpoints"] = {name: str(path) for name, path in rows}
@@ -262,6 +293,10 @@ def run(args: argparse.Namespace) -> int:
         h = args.height or int(trained.get("height", 64))
         w = args.width or int(trained.get("width", 64))
         dataset = _dataset(args, seeds, h, w, trained_near(meta))
+        if args.teacher_cache is not None:
+            cache = FrameFeatureCache(args.teacher_cache)
+            cache.check(spec_to_checkpoint_dict(sam_spec, language_spec), h, w)
+            dataset = CachedTeacherDataset(dataset, cache)
         if i == 0:
             ours_near = trained_near(meta)
         t0 = time.perf_counter()
@@ -310,6 +345,29 @@ def run(args: argparse.Namespace) -> int:
     results["seconds"] = time.perf_counter() - started
     _emit(results, args.json, markdown_tables(results, [name for name, _ in rows]))
     return 0
+
+
+def _teacher_specs(args: argparse.Namespace, meta: dict):
+    """The teachers to evaluate with: ``--sam`` / ``--language``, else those the checkpoint
+    (whose ``meta`` this is) records; the tiny pair for a model distilled from none."""
+    from semanticsplat_ros.teachers.spec import (
+        TINY_LSEG,
+        TINY_SAM,
+        LanguageSpec,
+        SamSpec,
+        recorded_teachers,
+        specs_from_checkpoint_dict,
+    )
+
+    recorded = recorded_teachers(meta)
+    sam, language = (SamSpec.parse(TINY_SAM), LanguageSpec.parse(TINY_LSEG))
+    if recorded is not None:
+        sam, language = specs_from_checkpoint_dict(recorded)
+    if args.sam is not None:
+        sam = SamSpec.parse(args.sam)
+    if args.language is not None:
+        language = LanguageSpec.parse(args.language)
+    return sam, language
 
 
 def _per_scene(args: argparse.Namespace, default: int) -> int:

@@ -42,6 +42,7 @@ from semanticsplat_ros.eval.segmentation import (
 from semanticsplat_ros.geometry import invert_pose
 from semanticsplat_ros.metrics import depth_abs_rel, psnr, ssim
 from semanticsplat_ros.queries import classify
+from semanticsplat_ros.teachers.frame_cache import CachedExample
 
 SPLITS = ("source", "target")
 
@@ -91,10 +92,33 @@ def _labels(language: Tensor, class_embeddings: Tensor) -> Tensor:
     return classify(language, class_embeddings)[0]
 
 
-def _teacher_labels(lang_teacher, images: Tensor, class_embeddings: Tensor) -> Tensor:
-    feats = lang_teacher.embed(images)
-    feats = F.interpolate(feats, size=images.shape[-2:], mode="bilinear", align_corners=False)
+def _teacher_labels(feats: Tensor, size: tuple[int, int], class_embeddings: Tensor) -> Tensor:
+    feats = F.interpolate(feats, size=size, mode="bilinear", align_corners=False)
     return _labels(feats, class_embeddings)
+
+
+class _ExampleTeachers:
+    """The teachers' features of one example's views (split ``source`` = context, ``target``):
+    read from the teacher cache when the example carries them (``CachedExample``, a
+    ``CachedTeacherDataset``'s), else computed by the teachers."""
+
+    def __init__(self, ex, sam_teacher, lang_teacher, device: torch.device | str) -> None:
+        self.sam_teacher, self.lang_teacher = sam_teacher, lang_teacher
+        self.cached = {}
+        if isinstance(ex, CachedExample):
+            for split, f in (("source", ex.context_features), ("target", ex.target_features)):
+                if f is not None:
+                    self.cached[split] = (f.sam.to(device), f.lang.to(device))
+
+    def sam(self, split: str, images: Tensor) -> Tensor:
+        if split in self.cached:
+            return self.cached[split][0]
+        return self.sam_teacher.embed(images)
+
+    def language(self, split: str, images: Tensor) -> Tensor:
+        if split in self.cached:
+            return self.cached[split][1]
+        return self.lang_teacher.embed(images)
 
 
 def promptable_view(
@@ -151,9 +175,12 @@ def evaluate_model(
                 **{k: (v[None] if v is not None else None) for k, v in ctx.__dict__.items()}
             )
             fusion = model.config.fusion
+            teachers = _ExampleTeachers(ex, sam_teacher, lang_teacher, device)
             t_start = time.perf_counter()
-            sam_feats = sam_teacher.embed(ctx.images)[None] if fusion.use_sam else None
-            lang_feats = lang_teacher.embed(ctx.images)[None] if fusion.use_language else None
+            sam_feats = teachers.sam("source", ctx.images)[None] if fusion.use_sam else None
+            lang_feats = (
+                teachers.language("source", ctx.images)[None] if fusion.use_language else None
+            )
             out = model(batched, sam_feats, lang_feats)
             if "nvs" in run and ctx.depth is not None:
                 values = depth_abs_rel(out.depth[0], ctx.depth)
@@ -175,7 +202,11 @@ def evaluate_model(
                     acc.ssim += ssim(rendered.color[0], views.images).tolist()
                 ours = _labels(lang, class_embeddings)
                 teacher = (
-                    _teacher_labels(lang_teacher, views.images, class_embeddings)
+                    _teacher_labels(
+                        teachers.language(split, views.images),
+                        views.images.shape[-2:],
+                        class_embeddings,
+                    )
                     if with_teacher and ("language" in run or "consistency" in run)
                     else None
                 )
@@ -187,7 +218,7 @@ def evaluate_model(
                             f"{split}.teacher", confusion_matrix(teacher, views.labels, NUM_CLASSES)
                         )
                 if "promptable" in run and views.instances is not None:
-                    teacher_emb = sam_teacher.embed(views.images) if with_teacher else None
+                    teacher_emb = teachers.sam(split, views.images) if with_teacher else None
                     for i in range(min(settings.promptable_views, views.num_views)):
                         rows = [("ours", seg[i])]
                         if teacher_emb is not None:

@@ -211,7 +211,12 @@ def render(
         RenderOutput with color (b, v, 3, h, w), features (b, v, f, h, w), depth
         (b, v, 1, h, w) = Σ w z / Σ w (0 where alpha is 0), alpha (b, v, 1, h, w) and
         tile_overflow (b, v).
+
+    Rasterization runs at full precision: under mixed-precision training (``torch.autocast``)
+    the Gaussians' float16 / bfloat16 fields are cast to float32 and autocast is off inside.
     """
+    if isinstance(gaussians, Gaussians):  # anything else: check_render_inputs says so
+        gaussians = Gaussians(*(_full_precision(t) for t in gaussians._fields()))
     if not isinstance(backend, str):
         raise TypeError(f"backend must be a str, got {type(backend).__name__}")
     if backend != "auto" and backend not in _REGISTRY:
@@ -222,4 +227,10 @@ def render(
     rasterizer = get_rasterizer(backend, gaussians.means.device)
     dtype = gaussians.means.dtype
     w2c, K = w2c.to(dtype), K.to(dtype)
-    return rasterizer(gaussians, w2c, K, width, height, background=bg, near=near, far=far)
+    with torch.autocast(gaussians.means.device.type, enabled=False):
+        return rasterizer(gaussians, w2c, K, width, height, background=bg, near=near, far=far)
+
+
+def _full_precision(t: Tensor) -> Tensor:
+    """``t`` in float32 if it is float16 / bfloat16 (autocast's output), else unchanged."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t

@@ -69,9 +69,7 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
             )
         ]
     if spec.choices:
-        d.additional_constraints = "one of: " + ", ".join(
-            f"{c}<...>" if c.endswith(":") else c for c in spec.choices
-        )
+        d.additional_constraints = "one of: " + ", ".join(spec.shown_choices())
     return d
 
 

@@ -27,11 +27,18 @@ What it does, with a progress line per step on stderr:
 Steps 2-3 are ``ros.demo_client`` (the rclpy part), step 5 ``report`` (pure); this module starts
 and stops the graph and encodes in-process.
 
+``--node-param NAME=VALUE`` (repeatable) sets a ``semanticsplat_node`` parameter on top of the
+params file, for the node and for the in-process pipeline of step 4 alike (e.g. the teachers:
+``--node-param sam_checkpoint=vit_b:/w/sam.pth --node-param
+clip_checkpoint=open_clip:ViT-B-16:/w/clip.bin``). VALUE is read as YAML, as ``-p NAME:=VALUE``
+is (``0.5`` a float, ``[a, b]`` a list); the overrides are validated with the node's parameter
+schema before anything starts. Parameters the demo sets itself are refused (use its flags).
+
 With ``--viewer [PORT]`` the node also serves the browser viewer (its ``viewer_port``), and the
 graph keeps running after step 3 until Ctrl-C (or ``--viewer-seconds``) so that it can be
 looked at; the figures are written once it stops.
 
-Exit code 0 on success, 1 with a one-line message on failure.
+Exit code 0 on success, 1 with a one-line message on failure, 2 for a bad ``--node-param``.
 """
 
 from __future__ import annotations
@@ -43,8 +50,12 @@ import re
 import signal
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from semanticsplat_ros.export import export_scene_ply
 from semanticsplat_ros.model.bundled import resolve_model_checkpoint
@@ -75,8 +86,79 @@ from semanticsplat_ros.ros.params import (
     NodeParams,
     load_params_file,
     read_params_file,
+    validate_params,
 )
 from semanticsplat_ros.visualize import RANDOM_WEIGHTS_HINT, RANDOM_WEIGHTS_LABEL
+
+DEMO_NODE_PARAMS = {
+    "random_weights": "use --random-weights",
+    "device": "use --device",
+    "input_width": "use --input-width",
+    "input_height": "use --input-height",
+    "model_checkpoint": "use --checkpoint",
+    "viewer_port": "use --viewer",
+    "publish_gaussians": "the demo reads the node's Gaussians",
+    "diagnostics_period_s": "the demo reads the node's diagnostics",
+}
+"""Node parameters the demo sets itself (``node_overrides``), refused as ``--node-param``."""
+
+
+class NodeParamError(ValueError):
+    """A bad ``--node-param`` (exit code 2)."""
+
+
+@dataclass
+class NodeSetup:
+    """The node's parameters: the params file with the ``--node-param`` overrides on top."""
+
+    params_file: Path
+    params: NodeParams
+    """Validated, overrides included (what the node and the in-process pipeline use)."""
+    overrides: list[tuple[str, str]]
+    """``--node-param`` as (name, YAML text), for the node's ``-p name:=text``."""
+
+
+def parse_node_params(items: Sequence[str]) -> dict[str, tuple[str, Any]]:
+    """``["NAME=VALUE", ...]`` -> ``{name: (text, value)}`` with ``value`` the text read as YAML
+    (as ROS reads ``-p NAME:=VALUE``; ``NAME:=VALUE`` is accepted too). Later items win.
+    NodeParamError for a malformed item or a parameter the demo sets itself."""
+    out: dict[str, tuple[str, Any]] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.removesuffix(":").strip()
+        if not sep or not name:
+            raise NodeParamError(f"--node-param {item!r} must look like NAME=VALUE")
+        if name in DEMO_NODE_PARAMS:
+            raise NodeParamError(
+                f"--node-param {name}: the demo sets it itself ({DEMO_NODE_PARAMS[name]})"
+            )
+        text = text.strip() or "''"
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise NodeParamError(f"--node-param {item!r}: VALUE is not valid YAML") from None
+        out[name] = (text, value)
+    return out
+
+
+def node_setup(args: argparse.Namespace) -> NodeSetup:
+    """The params file (``--params-file`` or bringup.yaml) and ``--node-param`` on top, checked
+    with the node's parameter schema. The file's own problems raise ValueError naming it; those
+    the overrides bring (unknown name, bad value) raise NodeParamError, one line."""
+    params_file = Path(args.params_file) if args.params_file else default_params_file()
+    params = load_params_file(params_file)
+    overrides = parse_node_params(args.node_param)
+    if overrides:
+        values = read_params_file(params_file)
+        values.update({name: value for name, (_, value) in overrides.items()})
+        try:
+            params = validate_params(values)
+        except ValueError as exc:
+            lines = [line.strip().removeprefix("- ") for line in str(exc).splitlines()]
+            problems = lines[1:] if len(lines) > 1 and lines[0].endswith(":") else lines
+            raise NodeParamError("--node-param: " + "; ".join(problems)) from None
+    pairs = [(name, text) for name, (text, _) in overrides.items()]
+    return NodeSetup(params_file, params, pairs)
 
 
 def node_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -130,14 +212,24 @@ def rig_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def graph_commands(args: argparse.Namespace, setup: NodeSetup) -> dict[str, list[str]]:
+    """Command lines of the node (params file, the demo's settings, then ``--node-param``) and
+    of the rig; the sizes on ``args`` must be resolved (``run_graph`` does it)."""
+    node_params = [*node_overrides(args).items(), *setup.overrides]
+    return {
+        NODE_NAME: node_command(setup.params_file, parameters=node_params),
+        SIM_RIG_NAME: sim_rig_command(setup.params_file, parameters=rig_overrides(args)),
+    }
+
+
 def run_graph(
-    args: argparse.Namespace, out: Path, progress: Progress
+    args: argparse.Namespace, out: Path, progress: Progress, setup: NodeSetup
 ) -> tuple[Collected, NodeParams]:
     """Steps 1-3: start the graph, collect, stop it (always). Returns what was collected and the
-    node's parameters. Sizes not given on the command line are set on ``args`` from the params
-    file."""
-    params_file = Path(args.params_file) if args.params_file else default_params_file()
-    node_cfg = load_params_file(params_file)
+    node's parameters (``setup``'s). Sizes not given on the command line are set on ``args``
+    from the params file."""
+    params_file = setup.params_file
+    node_cfg = setup.params
     # Sizes not given on the command line are the params file's.
     rig_cfg = read_params_file(params_file, node_name=SIM_RIG_NAME)
     args.width = args.width or int(rig_cfg.get("width", 256))
@@ -145,7 +237,6 @@ def run_graph(
     args.input_width = args.input_width or node_cfg.input_width
     args.input_height = args.input_height or node_cfg.input_height
     _check_sizes(args)
-    node_params = node_overrides(args)
     cameras = list(node_cfg.camera_names)
     domain_id = args.domain_id if args.domain_id is not None else random.randint(1, 100)
     env = {
@@ -154,10 +245,7 @@ def run_graph(
         "FASTDDS_BUILTIN_TRANSPORTS": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA"),
         "PYTHONUNBUFFERED": "1",
     }
-    commands = {
-        NODE_NAME: node_command(params_file, parameters=node_params),
-        SIM_RIG_NAME: sim_rig_command(params_file, parameters=rig_overrides(args)),
-    }
+    commands = graph_commands(args, setup)
     log_path = out / "graph.log"
     with log_path.open("w") as log, environment(env):
         graph = Graph(commands, env={**os.environ, **env}, stdout=log, stderr=log)
@@ -199,24 +287,28 @@ def encode_in_process(
 ) -> tuple[SemanticSplatPipeline, EncodedScene]:
     """Step 4: the collected frames (same pixels, intrinsics and TF poses) encoded by a pipeline
     in this process, built like the node's."""
-    pipeline = SemanticSplatPipeline(
-        PipelineConfig(
-            model_checkpoint=str(args.checkpoint or ""),
-            sam_checkpoint=node_cfg.sam_checkpoint,
-            language_checkpoint=node_cfg.clip_checkpoint,
-            text_encoder=node_cfg.text_encoder,
-            device=args.device,
-            input_width=args.input_width,
-            input_height=args.input_height,
-            near=node_cfg.near,
-            far=node_cfg.far,
-            classes=tuple(node_cfg.classes),
-            random_weights=args.random_weights,
-        )
-    )
+    pipeline = SemanticSplatPipeline(pipeline_config(args, node_cfg))
     stamp_s = c.stamp_ns * 1e-9
     frames = [CameraFrame(cam, c.images[cam], c.K[cam], c.c2w[cam], stamp_s) for cam in c.cameras]
     return pipeline, pipeline.encode(frames)
+
+
+def pipeline_config(args: argparse.Namespace, node_cfg: NodeParams) -> PipelineConfig:
+    """The in-process pipeline's config: the node's teachers, range and classes, the demo's
+    model, device and input size."""
+    return PipelineConfig(
+        model_checkpoint=str(args.checkpoint or ""),
+        sam_checkpoint=node_cfg.sam_checkpoint,
+        language_checkpoint=node_cfg.clip_checkpoint,
+        text_encoder=node_cfg.text_encoder,
+        device=args.device,
+        input_width=args.input_width,
+        input_height=args.input_height,
+        near=node_cfg.near,
+        far=node_cfg.far,
+        classes=tuple(node_cfg.classes),
+        random_weights=args.random_weights,
+    )
 
 
 def write_outputs(
@@ -278,6 +370,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --viewer: stop after this many seconds instead of at Ctrl-C",
     )
     parser.add_argument("--params-file", type=Path, default=None, help="default: bringup.yaml")
+    parser.add_argument(
+        "--node-param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a semanticsplat_node parameter on top of the params file (repeatable; VALUE"
+        " read as YAML), e.g. sam_checkpoint=vit_b:/w/sam.pth",
+    )
     parser.add_argument("--seed", type=int, default=0, help="synthetic scene seed")
     parser.add_argument("--width", type=int, default=None, help="rig image width (params file)")
     parser.add_argument("--height", type=int, default=None, help="rig image height (params file)")
@@ -344,13 +444,18 @@ def _check_sizes(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
     _check_sizes(args)
+    try:
+        setup = node_setup(args)
+    except NodeParamError as exc:
+        sys.stderr.write(f"semanticsplat demo: error: {exc}\n")
+        return 2
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     progress = Progress()
     if args.random_weights:
         progress(f"*** {RANDOM_WEIGHTS_LABEL} ***")
     try:
-        collected, node_cfg = run_graph(args, out, progress)
+        collected, node_cfg = run_graph(args, out, progress, setup)
         summary = write_outputs(args, out, collected, node_cfg, progress)
     except DemoError as exc:
         sys.stderr.write(f"semanticsplat demo: error: {exc}\n")

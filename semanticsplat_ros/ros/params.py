@@ -41,7 +41,8 @@ class ParamSpec:
     """One parameter: name, type, default, what it means, and its allowed values.
 
     low/high: inclusive numeric range (int/float kinds), None = unbounded on that side.
-    choices:  allowed strings (str kind); a choice ending in ':' allows any suffix after it.
+    choices:  allowed strings (str kind); a choice ending in ':' allows any suffix after it,
+              shown as the choice followed by ``suffix_form`` (``shown_choices``).
     """
 
     name: str
@@ -52,6 +53,12 @@ class ParamSpec:
     high: float | None = None
     choices: tuple[str, ...] = ()
     read_only: bool = False
+    suffix_form: str = "<...>"
+    """How the suffix of a choice ending in ':' is written in messages and docs (``ARCH:PATH``)."""
+
+    def shown_choices(self) -> tuple[str, ...]:
+        """The choices as messages, descriptors and docs write them (``open_clip:ARCH:PATH``)."""
+        return tuple(f"{c}{self.suffix_form}" if c.endswith(":") else c for c in self.choices)
 
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not acceptable for this parameter, or None if it is."""
@@ -83,7 +90,7 @@ class ParamSpec:
                 for c in self.choices
             )
             if not allowed:
-                shown = ", ".join(f"{c}<...>" if c.endswith(":") else c for c in self.choices)
+                shown = ", ".join(self.shown_choices())
                 return f"{self.name} must be one of {shown}; got {value!r}"
         return None
 
@@ -144,6 +151,7 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         " open_clip:ARCH:PATH, equal to clip_checkpoint.",
         choices=("auto", "minilm", "open_clip:"),
         read_only=True,
+        suffix_form="ARCH:PATH",
     ),
     ParamSpec(
         "device",

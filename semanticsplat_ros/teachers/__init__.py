@@ -12,9 +12,14 @@ Modules (import the one you need; this package import stays light):
 * ``spec``     teacher spec strings (``tiny``, ``vit_b:PATH``, ``open_clip:ViT-B-16:PATH``, ...),
                ``load_sam_teacher`` / ``load_language_teacher``, checkpoint teacher records
 * ``check``    ``semanticsplat check-teachers`` (load both, run one synthetic view through)
-* ``cache``    precomputed teacher features (distillation targets)
-* ``evaluate`` the teacher protocols of ``semanticsplat eval --teachers``
+* ``frame_cache``    a dataset's teacher features (distillation targets), cached once per
+                     frame; ``TeacherFeatures``, ``FrameFeatureCache``, ``CachedTeacherDataset``
+* ``cache_command``  ``semanticsplat cache-teachers`` (writes that cache)
+* ``defaults`` paths of the shipped tiny teachers and the class prompt files
 * ``train`` / ``commands``  ``semanticsplat train-teachers``
+
+The teacher protocols of ``semanticsplat eval --teachers`` live in
+``semanticsplat_ros.eval.teachers``.
 """
 
 from semanticsplat_ros.teachers.base import Teacher, TextEncoder

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from jaxtyping import Float, Int
 from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm import tqdm
@@ -37,7 +38,6 @@ from tqdm import tqdm
 from semanticsplat_ros.data.scannet import ScanNetDataset, ScanNetScene
 from semanticsplat_ros.data.types import Example, collate
 from semanticsplat_ros.teachers.base import Teacher
-from semanticsplat_ros.teachers.cache import TeacherFeatures
 from semanticsplat_ros.teachers.sam import MaskGenerationConfig, SamTeacher
 from semanticsplat_ros.teachers.spec import check_checkpoint_teachers
 
@@ -47,6 +47,22 @@ FIELDS = ("sam", "lang", "small", "medium", "large")
 """The stored fields of a frame (``TeacherFeatures``' fields)."""
 FIELD_BYTES = {"sam": 2, "lang": 2, "small": 2, "medium": 2, "large": 2}
 """Bytes per element on disk: float16 features, int16 segment ids."""
+
+
+@dataclass
+class TeacherFeatures:
+    """Teacher outputs for v views (the distillation targets)."""
+
+    sam: Float[Tensor, "v 256 hs ws"]
+    """SAM image embeddings."""
+    lang: Float[Tensor, "v d hl wl"]
+    """Unit-norm language features."""
+    small: Int[Tensor, "v h w"]
+    """Automatic small segments (-1 = none), for hierarchical context-aware pooling."""
+    medium: Int[Tensor, "v h w"]
+    """Automatic medium segments."""
+    large: Int[Tensor, "v h w"]
+    """Automatic large segments."""
 
 
 def _shards(num_frames: int, per_shard: int) -> range:

@@ -34,8 +34,7 @@ from semanticsplat_ros.geometry import invert_pose
 from semanticsplat_ros.metrics import psnr
 from semanticsplat_ros.model import SemanticSplat
 from semanticsplat_ros.teachers.base import Teacher, TextEncoder
-from semanticsplat_ros.teachers.cache import TeacherFeatures
-from semanticsplat_ros.teachers.frame_cache import CachedExample
+from semanticsplat_ros.teachers.frame_cache import CachedExample, TeacherFeatures
 from semanticsplat_ros.teachers.sam import MaskGenerationConfig, SamTeacher
 from semanticsplat_ros.teachers.spec import (
     TINY_LSEG,

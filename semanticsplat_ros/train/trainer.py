@@ -22,7 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -60,6 +60,13 @@ from semanticsplat_ros.teachers.spec import (
 )
 from semanticsplat_ros.train.losses import LossOutput, StageLoss
 from semanticsplat_ros.train.stages import build_loss
+
+PRECISIONS: dict[str, torch.dtype | None] = {
+    "fp32": None,
+    "bf16": torch.bfloat16,
+    "fp16": torch.float16,
+}
+"""``TrainConfig.precision`` -> the autocast dtype (None: no autocast)."""
 
 
 @dataclass
@@ -172,6 +179,11 @@ class TrainConfig:
     threads: int | None = None
     """torch CPU threads (None: torch's default)."""
 
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    """Mixed precision of the forward pass and losses (``torch.autocast``): ``bf16`` (CUDA with
+    bfloat16, or the CPU), ``fp16`` (CUDA only, with a gradient scaler); weights, optimiser state
+    and gradients stay float32."""
+
     log_every: int = 20
     """Steps between TensorBoard scalar logs."""
 
@@ -203,6 +215,10 @@ class TrainConfig:
             raise ValueError("arch overrides need a fresh model; init's checkpoint fixes it")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"device must be auto, cpu or cuda, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"
+            )
         if self.teacher_cache and (self.stage == 0 or not self.data):
             raise ValueError(
                 "teacher_cache is for stages 1 and 2 on data=... (the folder it was made of)"
@@ -226,6 +242,8 @@ class TrainResult:
     model_path: Path | None
     last_terms: dict[str, float]
     seconds: float
+    step_seconds: list[float] = field(default_factory=list)
+    """Wall time of each optimiser step of this run (data, forward, backward, update)."""
 
 
 def cosine_lr(step: int, config: TrainConfig, elapsed_s: float = 0.0) -> float:
@@ -282,6 +300,11 @@ class Trainer:
         if not params:
             raise ValueError(f"stage {config.stage}'s loss selects no trainable parameters")
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+        self.autocast_dtype = PRECISIONS[config.precision]
+        if config.precision == "fp16" and self.device.type != "cuda":
+            raise ValueError("precision fp16 needs CUDA; use bf16 on the CPU")
+        # fp16 gradients underflow without loss scaling; bf16 has float32's range.
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.precision == "fp16")
         self.step = 0
         self.elapsed_s = 0.0  # training time so far, carried across resumes
         # The near plane of the training views (the cost volume's range); saved with the weights
@@ -414,6 +437,14 @@ class Trainer:
             yield from loader
             epoch += 1
 
+    def _forward(self, batch: Example) -> LossOutput:
+        """The stage's loss on ``batch``, under autocast at ``config.precision``."""
+        if self.autocast_dtype is None:
+            return self.step_module(batch)
+        with torch.autocast(self.device.type, dtype=self.autocast_dtype):
+            out: LossOutput = self.step_module(batch)
+        return dataclasses.replace(out, total=out.total.float())
+
     def save(self, path: Path | None = None) -> Path:
         """Write model + optimiser state + step + elapsed time (rank 0 only)."""
         path = path or self.checkpoint_path
@@ -426,6 +457,7 @@ class Trainer:
                 "stage": self.config.stage,
                 "train_config": dataclasses.asdict(self.config),
                 "optimizer": self.optimizer.state_dict(),
+                "grad_scaler": self.scaler.state_dict(),
                 "elapsed_s": self.elapsed_s,
                 "depth_near": self.depth_near,
                 TEACHERS_META_KEY: self.teachers,
@@ -445,6 +477,8 @@ class Trainer:
             if key not in ckpt.meta:
                 raise ValueError(f"checkpoint {path} has no {key!r}: it cannot be resumed")
         self.optimizer.load_state_dict(ckpt.meta["optimizer"])
+        if ckpt.meta.get("grad_scaler"):
+            self.scaler.load_state_dict(ckpt.meta["grad_scaler"])
         self.step = int(ckpt.meta["step"])
         self.elapsed_s = float(ckpt.meta.get("elapsed_s", 0.0))
         self.depth_near = ckpt.meta.get("depth_near")
@@ -472,6 +506,7 @@ class Trainer:
         start = time.time()
         elapsed_before = self.elapsed_s
         terms: dict[str, float] = {}
+        step_seconds: list[float] = []
         self.model.train()
         batches = self._batches()
         try:
@@ -494,15 +529,18 @@ class Trainer:
                 batch = next(batches).to(self.device)
                 if self.depth_near is None:
                     self.depth_near = float(batch.context.near.min())
-                out: LossOutput = self.step_module(batch)
+                out = self._forward(batch)
                 if not torch.isfinite(out.total):
                     raise ValueError(f"loss became {float(out.total)} at step {self.step}")
                 self.optimizer.zero_grad(set_to_none=True)
-                out.total.backward()
+                self.scaler.scale(out.total).backward()
                 if c.grad_clip > 0:
+                    self.scaler.unscale_(self.optimizer)
                     nn.utils.clip_grad_norm_(self.model.parameters(), c.grad_clip)
-                self.optimizer.step()
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
                 self.step += 1
+                step_seconds.append(time.time() - t0)
                 terms = out.terms
                 if writer is not None:
                     if self.step % c.log_every == 0 or self.step == c.steps:
@@ -512,7 +550,7 @@ class Trainer:
                         writer.add_scalar("train/step_seconds", time.time() - t0, self.step)
                     if self.step % c.image_every == 0 or self.step == c.steps:
                         for k, img in out.images.items():
-                            writer.add_image(k, img.clamp(0, 1).cpu(), self.step)
+                            writer.add_image(k, img.float().clamp(0, 1).cpu(), self.step)
                 if self.is_main and (self.step % c.checkpoint_every == 0 or self.step == c.steps):
                     self.elapsed_s = elapsed_before + (time.time() - start)
                     self.save()
@@ -541,7 +579,7 @@ class Trainer:
             )
         if self.distributed:
             dist.barrier()
-        return TrainResult(self.step, model_path, terms, time.time() - start)
+        return TrainResult(self.step, model_path, terms, time.time() - start, step_seconds)
 
 
 def _merged(base: dict[str, Any], overrides: dict[str, Any], path: str = "") -> dict[str, Any]:
