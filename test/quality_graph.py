@@ -143,10 +143,20 @@ def _listen(node: Node, by_stamp: dict[str, dict[int, Any]], msg_type: Any, topi
 
 
 @contextmanager
-def running_graph(tmp: Path, *, loop_s: float, frames: int) -> Iterator[Live]:
-    """Start the rig and the node, wait for ``frames`` complete stamps, stop both on exit."""
-    require_checkpoints()
-    params = graph_yaml(tmp / "graph.yaml", loop_s)
+def running_graph(
+    tmp: Path,
+    *,
+    loop_s: float,
+    frames: int,
+    params_yaml: Callable[[Path, float], Path] | None = None,
+) -> Iterator[Live]:
+    """Start the rig and the node, wait for ``frames`` complete stamps, stop both on exit.
+
+    ``params_yaml(path, loop_s)`` writes the parameters file (default ``graph_yaml``: the bundled
+    model's quality settings)."""
+    if params_yaml is None:
+        require_checkpoints()
+    params = (params_yaml or graph_yaml)(tmp / "graph.yaml", loop_s)
     log_path = tmp / "nodes.log"
     log = log_path.open("w")
     graph = Graph(

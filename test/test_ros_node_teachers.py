@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import quality_graph
 from quality_graph import CAMERAS, running_graph
 from rcl_interfaces.srv import GetParameters
 
@@ -35,7 +34,7 @@ RATE_HZ = 2.0
 
 
 def _params_yaml(released: dict[str, Path]):
-    """A ``quality_graph.graph_yaml`` stand-in writing this test's parameters."""
+    """The ``params_yaml`` of ``running_graph``: this test's parameters."""
 
     def write(path: Path, loop_s: float) -> Path:
         path.write_text(
@@ -73,11 +72,10 @@ def _params_yaml(released: dict[str, Path]):
 
 @pytest.fixture(scope="module")
 def live(released, tmp_path_factory):
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(quality_graph, "graph_yaml", _params_yaml(released))
-        tmp = tmp_path_factory.mktemp("teachers")
-        with running_graph(tmp, loop_s=1.0 / RATE_HZ, frames=1) as graph:
-            yield graph
+    tmp = tmp_path_factory.mktemp("teachers")
+    params = _params_yaml(released)
+    with running_graph(tmp, loop_s=1.0 / RATE_HZ, frames=1, params_yaml=params) as graph:
+        yield graph
 
 
 def _mask(segment, camera: str) -> np.ndarray:

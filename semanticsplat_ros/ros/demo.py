@@ -294,19 +294,14 @@ def encode_in_process(
 
 
 def pipeline_config(args: argparse.Namespace, node_cfg: NodeParams) -> PipelineConfig:
-    """The in-process pipeline's config: the node's teachers, range and classes, the demo's
-    model, device and input size."""
-    return PipelineConfig(
+    """The in-process pipeline's config: the node's (teachers, range, classes, ...), with the
+    demo's model, device and input size."""
+    return PipelineConfig.from_parameters(
+        node_cfg,
         model_checkpoint=str(args.checkpoint or ""),
-        sam_checkpoint=node_cfg.sam_checkpoint,
-        language_checkpoint=node_cfg.clip_checkpoint,
-        text_encoder=node_cfg.text_encoder,
         device=args.device,
         input_width=args.input_width,
         input_height=args.input_height,
-        near=node_cfg.near,
-        far=node_cfg.far,
-        classes=tuple(node_cfg.classes),
         random_weights=args.random_weights,
     )
 

@@ -120,7 +120,7 @@ def _stage(
         "first_step_s": times[0],
         "step_s_median": statistics.median(times[1:] or times),
         "precision": data["precision"],
-        "peak_rss_mib": _rss_bytes() / 2**20,
+        "process_peak_rss_mib": _rss_bytes() / 2**20,
     }
     if dev.type == "cuda":
         out["peak_cuda_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
