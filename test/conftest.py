@@ -39,21 +39,10 @@ def sim_bag_run(tmp_path_factory: pytest.TempPathFactory) -> bag_helpers.SimBagR
 def released(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """Random-weight vit_b SAM and ViT-B-16 open_clip files (~1 GB, deleted afterwards), saved
     as the plain state dicts the released checkpoints are: ``{"sam": path, "clip": path}``."""
-    import open_clip  # here, not at the top: heavy imports only for the tests that use them
-    import torch
+    # here, not at the top: heavy imports only for the tests that use them
+    from semanticsplat_ros.teachers.stand_ins import save_released_stand_ins
 
-    from semanticsplat_ros.teachers.sam import build_sam
-
-    root = tmp_path_factory.mktemp("released")
-    torch.manual_seed(0)
-    sam = root / "sam_vit_b_random.pth"
-    torch.save(build_sam("vit_b").state_dict(), sam)
-    torch.manual_seed(0)
-    clip = root / "open_clip_vit_b_16_random.bin"
-    model = open_clip.create_model("ViT-B-16", pretrained=None, pretrained_text=False)
-    torch.save(model.state_dict(), clip)
-    del model
-    files = {"sam": sam, "clip": clip}
+    files = save_released_stand_ins(tmp_path_factory.mktemp("released"))
     yield files
     for path in files.values():
         path.unlink(missing_ok=True)

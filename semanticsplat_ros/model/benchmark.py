@@ -25,7 +25,7 @@ from semanticsplat_ros.model.semanticsplat import (
 from semanticsplat_ros.model.testing import random_views
 
 
-def _rss_bytes() -> int:
+def peak_rss_bytes() -> int:
     """Peak resident set size of this process so far (bytes)."""
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak if sys.platform == "darwin" else peak * 1024
@@ -69,7 +69,7 @@ def measure(device: str = "auto", quick: bool = False) -> dict:
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
             base = torch.cuda.memory_allocated(dev)
-        rss_before = _rss_bytes()
+        rss_before = peak_rss_bytes()
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
@@ -84,8 +84,8 @@ def measure(device: str = "auto", quick: bool = False) -> dict:
             }
         else:
             memory = {
-                "peak_rss_mb": _rss_bytes() / 2**20,
-                "peak_rss_growth_mb": (_rss_bytes() - rss_before) / 2**20,
+                "peak_rss_mb": peak_rss_bytes() / 2**20,
+                "peak_rss_growth_mb": (peak_rss_bytes() - rss_before) / 2**20,
             }
     return {
         "device": str(dev),

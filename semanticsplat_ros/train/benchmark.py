@@ -25,37 +25,23 @@ import torch
 from semanticsplat_ros.data.commands import write_synthetic_scene
 from semanticsplat_ros.data.scannet import ScanNetScene
 from semanticsplat_ros.device import resolve_device
-from semanticsplat_ros.model.benchmark import _rss_bytes
+from semanticsplat_ros.model.benchmark import peak_rss_bytes
 from semanticsplat_ros.teachers.frame_cache import (
     frame_features,
     plan_frame_cache,
     write_frame_cache,
 )
-from semanticsplat_ros.teachers.sam import build_sam
 from semanticsplat_ros.teachers.spec import (
     load_language_teacher,
     load_sam_teacher,
     spec_to_checkpoint_dict,
 )
+from semanticsplat_ros.teachers.stand_ins import save_released_stand_ins
 from semanticsplat_ros.train.commands import load_config_file
 from semanticsplat_ros.train.trainer import TrainConfig, Trainer
 
 HCAM_POINTS = 4
 """Automatic-mask point grid of the cache (per side); the configs' 16 costs 16× the decoder."""
-
-
-def stand_in_teachers(root: Path) -> tuple[str, str]:
-    """Random-weight segment_anything vit_b and open_clip ViT-B-16 files under ``root``, saved
-    as the plain state dicts the released checkpoints are; returns their specs."""
-    import open_clip
-
-    torch.manual_seed(0)
-    sam = root / "sam_vit_b_random.pth"
-    torch.save(build_sam("vit_b").state_dict(), sam)
-    clip = root / "open_clip_vit_b_16_random.bin"
-    model = open_clip.create_model("ViT-B-16", pretrained=None, pretrained_text=False)
-    torch.save(model.state_dict(), clip)
-    return f"vit_b:{sam}", f"open_clip:ViT-B-16:{clip}"
 
 
 def benchmark(
@@ -120,7 +106,7 @@ def _stage(
         "first_step_s": times[0],
         "step_s_median": statistics.median(times[1:] or times),
         "precision": data["precision"],
-        "process_peak_rss_mib": _rss_bytes() / 2**20,
+        "process_peak_rss_mib": peak_rss_bytes() / 2**20,
     }
     if dev.type == "cuda":
         out["peak_cuda_mib"] = torch.cuda.max_memory_allocated(dev) / 2**20
@@ -134,7 +120,11 @@ def measure(device: str = "auto", quick: bool = False, sam: str = "", language: 
     with tempfile.TemporaryDirectory(prefix="semanticsplat-bench-train-") as tmp:
         work = Path(tmp)
         stand_in = not (sam and language)
-        specs = stand_in_teachers(work) if stand_in else (sam, language)
+        if stand_in:
+            files = save_released_stand_ins(work)
+            specs = (f"vit_b:{files['sam']}", f"open_clip:ViT-B-16:{files['clip']}")
+        else:
+            specs = (sam, language)
         write_synthetic_scene(work / "data", 0, size, size, views_per_scene=4)
         figures: dict[str, Any] = {
             "device": str(dev), "resolution": [size, size], "model": "paper",

@@ -547,7 +547,7 @@ class Trainer:
                         for k, val in terms.items():
                             writer.add_scalar(f"train/{k}", val, self.step)
                         writer.add_scalar("train/lr", lr, self.step)
-                        writer.add_scalar("train/step_seconds", time.time() - t0, self.step)
+                        writer.add_scalar("train/step_seconds", step_seconds[-1], self.step)
                     if self.step % c.image_every == 0 or self.step == c.steps:
                         for k, img in out.images.items():
                             writer.add_image(k, img.float().clamp(0, 1).cpu(), self.step)
