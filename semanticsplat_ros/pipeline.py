@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
-from typing import Any, Literal, get_args
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,9 +26,8 @@ from jaxtyping import Float
 from scipy import ndimage
 from torch import Tensor
 
-from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.data.types import Views
-from semanticsplat_ros.device import Device, check_device_name, resolve_device
+from semanticsplat_ros.device import resolve_device
 from semanticsplat_ros.geometry import (
     check_intrinsics,
     check_pose,
@@ -39,12 +39,15 @@ from semanticsplat_ros.geometry import (
     unproject_depth,
 )
 from semanticsplat_ros.model.bundled import resolve_model_checkpoint
+from semanticsplat_ros.model.onnx_runtime import OnnxEncoder, OnnxExportError, resolve_runtime
 from semanticsplat_ros.model.semanticsplat import (
+    SemanticGaussians,
     SemanticSplat,
     SemanticSplatConfig,
     load_model,
     trained_near,
 )
+from semanticsplat_ros.pipeline_config import PipelineConfig
 from semanticsplat_ros.queries import (
     OrientedBox,
     check_query_text,
@@ -58,159 +61,13 @@ from semanticsplat_ros.teachers.base import Teacher, TextEncoder
 from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg
 from semanticsplat_ros.teachers.sam import SamTeacher, build_tiny_sam
 from semanticsplat_ros.teachers.spec import (
-    SAM_SPEC_FORMS,
     TINY_LSEG,
     TINY_SAM,
-    LanguageSpec,
-    SamSpec,
     check_model_teachers,
     load_language_teacher,
     load_sam_teacher,
-    resolve_text_encoder,
 )
 from semanticsplat_ros.teachers.text import shared_minilm
-
-SegmentRefinement = Literal["none", "class", "object"]
-"""How point-prompt segments use the language field's labels (``PipelineConfig``)."""
-SEGMENT_REFINEMENTS: tuple[str, ...] = get_args(SegmentRefinement)
-"""Values of ``PipelineConfig.segment_refinement``."""
-
-_MISSING = object()
-
-
-@dataclass
-class PipelineConfig:
-    """How the pipeline is built. Empty checkpoint paths select the shipped defaults."""
-
-    model_checkpoint: str = ""
-    """SemanticSplat checkpoint: a path, a bundled model's name (``BUNDLED_MODELS``), or "" for
-    the shipped small model (assets/checkpoints)."""
-    sam_checkpoint: str = ""
-    """SAM teacher spec (``teachers.spec``): ``tiny``, ``tiny:PATH``, ``vit_b:PATH``,
-    ``vit_l:PATH`` or ``vit_h:PATH``; "" = ``tiny`` (the shipped tiny SAM)."""
-    language_checkpoint: str = ""
-    """Language teacher spec: ``tiny_lseg``, ``tiny_lseg:PATH`` or ``open_clip:ARCH:PATH``;
-    "" = ``tiny_lseg`` (the shipped tiny LSeg). The node's ``clip_checkpoint``."""
-    text_encoder: str = "auto"
-    """Text encoder of queries and classes: ``auto`` (the language teacher's own: MiniLM for
-    tiny_lseg, CLIP's text tower for open_clip), ``minilm`` (tiny_lseg only) or the language
-    spec ``open_clip:ARCH:PATH`` itself."""
-    device: Device = "auto"
-    """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:<index>``."""
-    input_width: int = 96
-    """Model input width in pixels (a multiple of 8); images are resized to it."""
-    input_height: int = 72
-    """Model input height in pixels (a multiple of 8)."""
-    near: float = 0.0
-    """Nearest depth considered by the cost volume, metres; 0 = the near plane the model was
-    trained with (``model.semanticsplat.trained_near``)."""
-    far: float = 10.0
-    """Farthest depth considered by the cost volume, metres."""
-    classes: tuple[str, ...] = CLASS_NAMES
-    """Class names for labels, class masks and the semantic cloud."""
-    class_prompts: tuple[str, ...] = ()
-    """Texts embedded for the classes (same length as classes), or empty to use the names."""
-    query_threshold: float = 0.5
-    """Default score threshold of text queries, in (0, 1)."""
-    segment_refinement: SegmentRefinement = "object"
-    """How point-prompt segments use the language field's labels.
-    ``none``: SAM's three masks as decoded. ``class``: in each camera, each mask keeps only the
-    prompted pixel's region: the connected pixels the language field labels like the prompted
-    pixel, so a segment does not spill from a chair onto the floor, the table or the next chair.
-    ``object`` (default): as ``class``, and the large level is that whole region (the prompted
-    object as the scene's labels see it; its score the mean label score inside), since the
-    distilled SAM decoder's large mask often covers only part of an object."""
-    occlusion_tolerance: float = 0.1
-    """A 3D point in a camera's image counts as occluded there when it lies more than this
-    fraction behind the camera's predicted depth at that pixel (a point in front of the
-    predicted surface is seen: nothing predicted lies between it and the camera)."""
-    random_weights: bool = False
-    """Build the model and tiny teachers with random weights instead of loading checkpoints.
-    For plumbing tests only: outputs are meaningless."""
-
-    def __post_init__(self) -> None:
-        """ValueError naming the field for any value outside its documented range or choices
-        (the checkpoints themselves are checked when the pipeline loads them)."""
-        for name in ("input_width", "input_height"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, got {value!r}")
-            if value < 16 or value % 8:
-                raise ValueError(f"{name} must be a multiple of 8 and >= 16, got {value}")
-        if not 0 <= self.near < self.far:
-            raise ValueError(
-                f"need 0 <= near < far (0: the model's own), got near={self.near}, far={self.far}"
-            )
-        if not 0.0 < self.query_threshold < 1.0:
-            raise ValueError(f"query_threshold must be in (0, 1), got {self.query_threshold}")
-        _check_choice("segment_refinement", self.segment_refinement, SEGMENT_REFINEMENTS)
-        _ = self.sam_spec, self.text_encoder_name  # parse the specs: one-line ValueErrors
-        check_device_name(self.device)
-        if not self.occlusion_tolerance >= 0.0:  # NaN fails too
-            raise ValueError(f"occlusion_tolerance must be >= 0, got {self.occlusion_tolerance}")
-
-    @property
-    def sam_spec(self) -> SamSpec:
-        """The SAM teacher ``sam_checkpoint`` names; ValueError (one line) if malformed."""
-        return _parse_spec(SamSpec, "sam_checkpoint", self.sam_checkpoint, TINY_SAM)
-
-    @property
-    def language_spec(self) -> LanguageSpec:
-        """The language teacher ``language_checkpoint`` names; ValueError if malformed."""
-        return _parse_spec(LanguageSpec, "language_checkpoint", self.language_checkpoint, TINY_LSEG)
-
-    @property
-    def text_encoder_name(self) -> str:
-        """``minilm`` or the language teacher's kind (``open_clip:ViT-B-16``)."""
-        return resolve_text_encoder(self.text_encoder, self.language_spec)
-
-    @classmethod
-    def from_parameters(
-        cls, params: Mapping[str, Any] | object, **overrides: Any
-    ) -> PipelineConfig:
-        """The config from the node's parameters (``semanticsplat_node``'s names: a mapping, or
-        an object with those attributes such as ``ros.params.NodeParams``), then ``overrides``
-        (field names). Parameters that are missing keep the field defaults. ``clip_checkpoint``
-        is ``language_checkpoint``; ``query_threshold`` is kept inside (0, 1) since the node
-        accepts [0, 1]. Raises ValueError / TypeError as the fields do."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            name = "clip_checkpoint" if f.name == "language_checkpoint" else f.name
-            if isinstance(params, Mapping):
-                value = params.get(name, _MISSING)
-            else:
-                value = getattr(params, name, _MISSING)
-            if value is not _MISSING:
-                values[f.name] = value
-        for name in ("classes", "class_prompts"):
-            if name in values:
-                values[name] = tuple(values[name])
-        if "query_threshold" in values:
-            values["query_threshold"] = min(max(float(values["query_threshold"]), 1e-3), 1 - 1e-3)
-        values.update(overrides)
-        return cls(**values)
-
-
-def _parse_spec(kind: Any, name: str, text: str, default: str) -> Any:
-    """``kind.parse(text or default)``, the error naming the field; a bare path (no
-    ``ARCH:``) is told to say its architecture."""
-    text = text.strip() if isinstance(text, str) else text
-    try:
-        return kind.parse(text or default)
-    except (TypeError, ValueError) as exc:
-        if isinstance(text, str) and ":" not in text and ("/" in text or "." in text):
-            forms = (
-                "open_clip:ARCH:PATH, tiny_lseg:PATH" if kind is LanguageSpec else SAM_SPEC_FORMS
-            )
-            raise ValueError(
-                f"{name} {text!r} is a bare path; write the teacher: {forms}"
-            ) from None
-        raise ValueError(f"{name}: {exc}") from None
-
-
-def _check_choice(name: str, value: object, choices: Sequence[str]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
 
 
 @dataclass
@@ -445,6 +302,11 @@ class SemanticSplatPipeline:
         self.device = resolve_device(config.device)
         self._lock = threading.RLock()
         self.model, self.model_meta = self._load_model()
+        self.runtime = resolve_runtime(config.runtime, self.device)
+        """The encoder's runtime: ``onnx`` (ONNX Runtime) or ``torch``."""
+        self.runtime_fallback = ""
+        """Why ``runtime: auto`` fell back to torch (the ONNX export failed), or ""."""
+        self._onnx = OnnxEncoder(self.model) if self.runtime == "onnx" else None
         self.near = config.near or trained_near(self.model_meta)
         """The cost volume's near plane (metres) when ``encode`` is given none."""
         if not self.near < config.far:
@@ -477,7 +339,9 @@ class SemanticSplatPipeline:
                 sam_dim=sam_spec.feature_dim,
                 language_dim=language_spec.feature_dim,
             )
-            model = SemanticSplat(model_config)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)  # the same weights each time: one cached ONNX export
+                model = SemanticSplat(model_config)
             return model.to(self.device).eval(), {"random_weights": True}
         path = resolve_model_checkpoint(self.config.model_checkpoint)
         model, meta = load_model(path, map_location=self.device)
@@ -595,7 +459,7 @@ class SemanticSplatPipeline:
             )
             timings["teachers"] = time.perf_counter() - t
             t = time.perf_counter()
-            out = self.model(context, sam_feats, lang_feats)
+            out = self._forward(context, sam_feats, lang_feats)
             timings["model"] = time.perf_counter() - t
             t = time.perf_counter()
             rendered = self.model.render(out, invert_pose(c2w_t)[None], K_t[None], w, h)
@@ -623,6 +487,42 @@ class SemanticSplatPipeline:
             timings=timings,
             class_cosine=cosine,
         )
+
+    def _forward(
+        self, context: Views, sam: Tensor | None, lang: Tensor | None
+    ) -> SemanticGaussians:
+        """The model's forward on the configured runtime. With ``runtime: auto`` a failed ONNX
+        export falls back to torch (``runtime_fallback`` says why); with ``onnx`` it raises."""
+        if self._onnx is None:
+            return self.model(context, sam, lang)
+        try:
+            return self._onnx(context, sam, lang)
+        except OnnxExportError as exc:
+            if self.config.runtime == "onnx":
+                raise
+            self.runtime_fallback = str(exc)
+            warnings.warn(f"runtime auto: using torch, {exc}", RuntimeWarning, stacklevel=2)
+            self._onnx, self.runtime = None, "torch"
+            return self.model(context, sam, lang)
+
+    def prepare(self, num_views: int) -> float:
+        """Encode a synthetic set of ``num_views`` cameras at the input size once, so that the
+        first real set does not pay for the ONNX export (or its cache load) and torch's first
+        call. Returns the seconds it took."""
+        if num_views < 2:
+            raise ValueError(f"need at least 2 views, got {num_views}")
+        t0 = time.perf_counter()
+        h, w = self.config.input_height, self.config.input_width
+        K = np.array([[0.8 * w, 0, w / 2], [0, 0.8 * w, h / 2], [0, 0, 1]], np.float32)
+        rng = np.random.default_rng(0)
+        frames = []
+        for i in range(num_views):
+            c2w = np.eye(4, dtype=np.float32)
+            c2w[0, 3] = 0.1 * i
+            image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            frames.append(CameraFrame(f"prepare{i}", image, K, c2w))
+        self.encode(frames)
+        return time.perf_counter() - t0
 
     # ------------------------------------------------------------------ outputs
 

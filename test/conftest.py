@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +26,10 @@ if "SEMANTICSPLAT_TEST_DOMAIN" not in os.environ:
     os.environ["ROS_DOMAIN_ID"] = str(random.SystemRandom().randint(1, 100))
     os.environ["SEMANTICSPLAT_TEST_DOMAIN"] = os.environ["ROS_DOMAIN_ID"]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# The encoder's ONNX exports (runtime auto on the CPU) go to a cache of this run's own; the
+# random-weight models are seeded, so each input layout is exported once per run.
+_CACHE = tempfile.mkdtemp(prefix="semanticsplat_test_cache_")
+os.environ["SEMANTICSPLAT_CACHE_DIR"] = _CACHE
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
@@ -46,3 +52,7 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Pat
     yield files
     for path in files.values():
         path.unlink(missing_ok=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_CACHE, ignore_errors=True)

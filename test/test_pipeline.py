@@ -109,7 +109,7 @@ def test_segment_pixel_returns_three_levels(pipeline, scene):
 def test_segment_refinements_keep_to_the_prompted_region(pipeline, scene, monkeypatch):
     from scipy import ndimage
 
-    from semanticsplat_ros.pipeline import SEGMENT_REFINEMENTS
+    from semanticsplat_ros.pipeline_config import SEGMENT_REFINEMENTS
     from semanticsplat_ros.ros.params import NODE_PARAMETERS
 
     assert next(p for p in NODE_PARAMETERS if p.name == "segment_refinement").choices == (

@@ -20,6 +20,7 @@ from semanticsplat_ros.geometry.cameras import (
 )
 from semanticsplat_ros.geometry.plane_sweep import (
     inverse_depth_candidates,
+    linear_steps,
     plane_sweep_grid,
     warp_to_reference,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "homogenize_points",
     "inverse_depth_candidates",
     "invert_pose",
+    "linear_steps",
     "normalize_quat",
     "pixel_centers",
     "plane_sweep_grid",

@@ -15,6 +15,18 @@ from semanticsplat_ros.geometry.projection import (
 )
 
 
+def linear_steps(
+    start: float, end: float, num: int, device=None, dtype=torch.float32
+) -> Float[Tensor, " num"]:
+    """``num`` values evenly spaced from ``start`` to ``end`` (both included), like
+    ``torch.linspace``, but built from an integer range so that an ONNX export keeps ``dtype``
+    (the exporter's linspace runs in float64 and promotes everything downstream)."""
+    if num < 2:
+        raise ValueError(f"num must be >= 2, got {num}")
+    index = torch.arange(num, device=device).to(dtype)
+    return start + index * ((end - start) / (num - 1))
+
+
 def inverse_depth_candidates(
     near: float | Tensor, far: float | Tensor, num: int, device=None, dtype=torch.float32
 ) -> Float[Tensor, "*batch d"]:
@@ -26,11 +38,12 @@ def inverse_depth_candidates(
         raise ValueError(f"num must be >= 2, got {num}")
     near_t = torch.as_tensor(near, device=device, dtype=dtype)
     far_t = torch.as_tensor(far, device=near_t.device, dtype=dtype)
-    if not torch.isfinite(near_t).all() or not torch.isfinite(far_t).all():
-        raise ValueError("near and far must be finite")
-    if (near_t <= 0).any() or (far_t <= near_t).any():
-        raise ValueError(f"need 0 < near < far, got near={near}, far={far}")
-    steps = torch.linspace(0.0, 1.0, num, device=near_t.device, dtype=dtype)
+    if not torch.compiler.is_exporting():  # a graph export has no data-dependent branches
+        if not torch.isfinite(near_t).all() or not torch.isfinite(far_t).all():
+            raise ValueError("near and far must be finite")
+        if (near_t <= 0).any() or (far_t <= near_t).any():
+            raise ValueError(f"need 0 < near < far, got near={near}, far={far}")
+    steps = linear_steps(0.0, 1.0, num, device=near_t.device, dtype=dtype)
     inv = (1.0 / near_t).unsqueeze(-1) + steps * (1.0 / far_t - 1.0 / near_t).unsqueeze(-1)
     return 1.0 / inv
 

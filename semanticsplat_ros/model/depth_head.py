@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+from semanticsplat_ros.geometry import linear_steps
 from semanticsplat_ros.model.cost_volume import local_correlation_cost_volume
 from semanticsplat_ros.model.layers import UNet, UNetConfig, conv3x3
 
@@ -99,7 +100,7 @@ def local_inverse_candidates(
         raise ValueError(f"half_width must be > 0, got {half_width}")
     width = min(2.0 * half_width, 1.0)
     low = (centre - 0.5 * width).clamp(0.0, 1.0 - width)
-    steps = torch.linspace(0.0, width, num, device=centre.device, dtype=centre.dtype)
+    steps = linear_steps(0.0, width, num, device=centre.device, dtype=centre.dtype)
     return low.unsqueeze(1) + steps[:, None, None]
 
 
@@ -228,7 +229,7 @@ class DepthHead(nn.Module):
         d = probs.shape[1]
         # Candidates are uniform in inverse depth, so the normalised inverse depth of candidate k
         # is 1 - k/(d-1): the expectation is a fixed linear read-out of the probabilities.
-        levels = torch.linspace(1.0, 0.0, d, device=probs.device, dtype=probs.dtype)
+        levels = linear_steps(1.0, 0.0, d, device=probs.device, dtype=probs.dtype)
         inverse = (probs * levels[:, None, None]).sum(dim=1, keepdim=True)
         inverse = convex_upsample(inverse, self.mask(x), self.downsample)
         residual = self.refine(torch.cat([images * 2.0 - 1.0, full_features, inverse], dim=1))

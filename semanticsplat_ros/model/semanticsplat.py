@@ -204,7 +204,7 @@ class SemanticSplat(nn.Module):
         Teacher features may have any spatial size (resized to h/4 × w/4 inside); they are used
         only if the config enables that condition (zeros when enabled but not given).
         """
-        b, v, h, w = self._check_inputs(context, sam_features, lang_features)
+        b, v, h, w = self.check_inputs(context, sam_features, lang_features)
         s = self.downsample
         images = context.images.flatten(0, 1)
         K = context.K.flatten(0, 1)
@@ -285,9 +285,10 @@ class SemanticSplat(nn.Module):
             )
         return self.seg_expander(f[:, :, :seg_dim]), self.language_expander(f[:, :, seg_dim:])
 
-    def _check_inputs(
+    def check_inputs(
         self, context: Views, sam: Tensor | None, lang: Tensor | None
     ) -> tuple[int, int, int, int]:
+        """(b, v, h, w) of valid inputs to ``forward``; TypeError / ValueError otherwise."""
         if not isinstance(context, Views):
             raise TypeError(f"context must be Views, got {type(context).__name__}")
         images = context.images

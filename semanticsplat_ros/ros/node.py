@@ -218,6 +218,7 @@ class SemanticSplatNode(LifecycleNode):
                 torch.set_num_threads(params.torch_threads)
             started = time.perf_counter()
             self.pipeline = SemanticSplatPipeline(config)
+            prepare_s = self.pipeline.prepare(len(params.cameras))
             self.map_host = MapHost.for_node(params, self.pipeline) if params.map_enabled else None
             self.viewer = NodeViewer(params, self.pipeline) if params.viewer_port else None
         except Exception as exc:  # report why configure failed and stay alive
@@ -245,7 +246,9 @@ class SemanticSplatNode(LifecycleNode):
         self.get_logger().info(
             f"configured in {time.perf_counter() - started:.1f} s: cameras"
             f" {params.camera_names}, input {params.input_width}x{params.input_height},"
-            f" device {self.pipeline.device}"
+            f" device {self.pipeline.device}, runtime {self.pipeline.runtime}"
+            + (f" ({self.pipeline.runtime_fallback})" if self.pipeline.runtime_fallback else "")
+            + f", first encode {prepare_s:.1f} s"
             + (" (RANDOM WEIGHTS: plumbing only)" if params.random_weights else "")
             + (f"; viewer at {self.viewer.url}" if self.viewer is not None else "")
         )

@@ -29,7 +29,8 @@ import yaml
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.device import DEVICES
-from semanticsplat_ros.pipeline import SEGMENT_REFINEMENTS, PipelineConfig
+from semanticsplat_ros.model.onnx_runtime import RUNTIMES
+from semanticsplat_ros.pipeline_config import SEGMENT_REFINEMENTS, PipelineConfig
 
 ParamKind = Literal["bool", "int", "float", "str", "str_list"]
 
@@ -159,6 +160,16 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "auto",
         "Torch device: auto (cuda when available), cpu or cuda.",
         choices=DEVICES,
+        read_only=True,
+    ),
+    ParamSpec(
+        "runtime",
+        "str",
+        "auto",
+        "Encoder runtime: auto (ONNX Runtime on the CPU, torch on CUDA), torch (eager) or onnx"
+        " (ONNX Runtime, CPU only; exported once per checkpoint and input size, cached under"
+        " $SEMANTICSPLAT_CACHE_DIR or ~/.cache/semanticsplat_ros).",
+        choices=RUNTIMES,
         read_only=True,
     ),
     ParamSpec(
@@ -460,6 +471,7 @@ class NodeParams:
     clip_checkpoint: str
     text_encoder: str
     device: str
+    runtime: str
     torch_threads: int
     input_width: int
     input_height: int

@@ -1,0 +1,277 @@
+"""The feed-forward encoder (``SemanticSplat.forward``) on ONNX Runtime's CPU provider.
+
+``OnnxEncoder(model)`` is called like the model, ``encoder(context, sam, lang)``, and returns the
+same ``SemanticGaussians``. On the first call with a given input layout (views, height, width,
+which teacher conditions are given) it exports the model with ``torch.onnx.export`` (the
+torch.export-based exporter) and keeps the file in a cache, keyed by a hash of the weights, the
+config, the layout and the exporter's versions, so a later process with the same checkpoint
+loads it in well under a second instead of exporting again (~10 s). An unreadable cached file is
+exported again.
+
+Only inference runs here; training, the rasterizer and the teachers stay in torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import onnxruntime as ort
+import torch
+from torch import Tensor, nn
+
+from semanticsplat_ros.data.types import Views
+from semanticsplat_ros.model.semanticsplat import SemanticGaussians, SemanticSplat
+from semanticsplat_ros.render.types import Gaussians
+
+Runtime = Literal["torch", "onnx", "auto"]
+"""How the encoder runs: torch eager, ONNX Runtime, or ``auto`` (ONNX Runtime on the CPU,
+torch on CUDA)."""
+
+RUNTIMES: tuple[str, ...] = ("torch", "onnx", "auto")
+
+OPSET = 18
+
+_OUTPUTS = (
+    "means",
+    "quats",
+    "scales",
+    "opacities",
+    "colors",
+    "features",
+    "depth",
+    "depth_probs",
+    "depth_candidates",
+    "coarse_depth",
+)
+
+
+class OnnxExportError(RuntimeError):
+    """The model could not be exported to, or loaded into, ONNX Runtime."""
+
+
+def default_cache_dir() -> Path:
+    """``$SEMANTICSPLAT_CACHE_DIR/onnx``, else ``$XDG_CACHE_HOME/semanticsplat_ros/onnx``, else
+    ``~/.cache/semanticsplat_ros/onnx``."""
+    root = os.environ.get("SEMANTICSPLAT_CACHE_DIR")
+    if root:
+        return Path(root) / "onnx"
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg) / "semanticsplat_ros" / "onnx"
+
+
+def resolve_runtime(runtime: str, device: torch.device) -> Literal["torch", "onnx"]:
+    """The runtime ``runtime`` means on ``device``; ValueError for ONNX on a non-CPU device."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    if runtime == "auto":
+        return "onnx" if device.type == "cpu" else "torch"
+    if runtime == "onnx" and device.type != "cpu":
+        raise ValueError(f"runtime onnx runs on the CPU only, not on device {device}")
+    return "onnx" if runtime == "onnx" else "torch"
+
+
+def weights_digest(model: nn.Module) -> str:
+    """SHA-256 over the model's config and every parameter and buffer (names, shapes, bytes)."""
+    h = hashlib.sha256()
+    config = getattr(model, "config", None)
+    if config is not None and hasattr(config, "to_dict"):
+        h.update(json.dumps(config.to_dict(), sort_keys=True).encode())
+    for name, t in model.state_dict().items():
+        h.update(name.encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(str(t.dtype).encode())
+        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class _Layout:
+    batch: int
+    views: int
+    height: int
+    width: int
+    sam: tuple[int, ...] | None
+    lang: tuple[int, ...] | None
+
+    def key(self) -> str:
+        return json.dumps([self.batch, self.views, self.height, self.width, self.sam, self.lang])
+
+
+class _Flat(nn.Module):
+    """The model with tensor inputs and a tuple of tensor outputs (what the exporter takes)."""
+
+    def __init__(self, model: SemanticSplat, with_sam: bool, with_lang: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.with_sam = with_sam
+        self.with_lang = with_lang
+
+    def forward(self, images, K, c2w, near, far, *features):
+        rest = list(features)
+        sam = rest.pop(0) if self.with_sam else None
+        lang = rest.pop(0) if self.with_lang else None
+        out = self.model(Views(images=images, K=K, c2w=c2w, near=near, far=far), sam, lang)
+        g = out.gaussians
+        coarse = out.coarse_depth if out.coarse_depth is not None else out.depth
+        return (
+            g.means,
+            g.quats,
+            g.scales,
+            g.opacities,
+            g.colors,
+            g.features,
+            out.depth,
+            out.depth_probs,
+            out.depth_candidates,
+            coarse,
+        )
+
+
+class OnnxEncoder:
+    """``SemanticSplat.forward`` through ONNX Runtime (batch 1 or more, fixed layout per export).
+
+    ``threads``: ONNX Runtime's intra-op threads (default: torch's). Thread-safe: sessions are
+    created under a lock and ONNX Runtime's ``run`` may be called concurrently.
+    """
+
+    def __init__(
+        self,
+        model: SemanticSplat,
+        cache_dir: str | Path | None = None,
+        threads: int | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        if not isinstance(model, SemanticSplat):
+            raise TypeError(f"model must be a SemanticSplat, got {type(model).__name__}")
+        self.model = model
+        self.config = model.config
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.threads = threads or torch.get_num_threads()
+        self.progress = progress
+        self.digest = weights_digest(model)
+        self.exports = 0
+        """Exports this encoder ran (the rest were loaded from the cache)."""
+        self._sessions: dict[_Layout, ort.InferenceSession] = {}
+        self._lock = threading.Lock()
+
+    def cache_path(self, layout: _Layout) -> Path:
+        h = hashlib.sha256()
+        for part in (self.digest, layout.key(), torch.__version__, ort.__version__, str(OPSET)):
+            h.update(part.encode())
+        return self.cache_dir / f"semanticsplat_{h.hexdigest()[:24]}.onnx"
+
+    def __call__(
+        self,
+        context: Views,
+        sam_features: Tensor | None = None,
+        lang_features: Tensor | None = None,
+    ) -> SemanticGaussians:
+        fusion = self.config.fusion
+        sam = sam_features if fusion.use_sam else None
+        lang = lang_features if fusion.use_language else None
+        b, v, h, w = self.model.check_inputs(context, sam, lang)
+        layout = _Layout(
+            b, v, h, w, tuple(sam.shape[2:]) if sam is not None else None,
+            tuple(lang.shape[2:]) if lang is not None else None,
+        )  # fmt: skip
+        inputs = [context.images, context.K, context.c2w, context.near, context.far]
+        inputs += [t for t in (sam, lang) if t is not None]
+        session = self._session(layout, inputs)
+        feed = {
+            i.name: np.ascontiguousarray(t.detach().cpu().float().numpy())
+            for i, t in zip(session.get_inputs(), inputs, strict=True)
+        }
+        out = dict(zip(_OUTPUTS, session.run(None, feed), strict=True))
+        t = {k: torch.from_numpy(a) for k, a in out.items()}
+        s = self.config.semantic
+        return SemanticGaussians(
+            gaussians=Gaussians(
+                means=t["means"],
+                quats=t["quats"],
+                scales=t["scales"],
+                opacities=t["opacities"],
+                colors=t["colors"],
+                features=t["features"],
+            ),
+            depth=t["depth"],
+            depth_probs=t["depth_probs"],
+            depth_candidates=t["depth_candidates"],
+            seg_dim=s.seg_render_dim,
+            language_dim=s.language_render_dim,
+            coarse_depth=t["coarse_depth"],
+        )
+
+    def _session(self, layout: _Layout, inputs: list[Tensor]) -> ort.InferenceSession:
+        with self._lock:
+            session = self._sessions.get(layout)
+            if session is not None:
+                return session
+            path = self.cache_path(layout)
+            session = self._open(path) if path.is_file() else None
+            if session is None:
+                try:
+                    self._export(layout, inputs, path)
+                except Exception as exc:  # the exporter raises many types; one is ours
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                    raise OnnxExportError(
+                        f"exporting the encoder to ONNX failed: {type(exc).__name__}: {first}"
+                    ) from exc
+                session = self._open(path, strict=True)
+            self._sessions[layout] = session
+            return session
+
+    def _open(self, path: Path, strict: bool = False) -> ort.InferenceSession | None:
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        try:
+            return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime raises its own exception types
+            if strict:
+                raise OnnxExportError(
+                    f"ONNX Runtime cannot load the exported {path}: {exc}"
+                ) from exc
+            return None  # a truncated or foreign cached file: export it again
+
+    def _export(self, layout: _Layout, inputs: list[Tensor], path: Path) -> None:
+        if self.progress is not None:
+            self.progress(
+                f"exporting the encoder to ONNX for {layout.views} views at"
+                f" {layout.width}x{layout.height} (once; cached in {path.parent})"
+            )
+        flat = _Flat(self.model, layout.sam is not None, layout.lang is not None).eval()
+        names = ["images", "K", "c2w", "near", "far"]
+        names += [n for n, s in (("sam", layout.sam), ("lang", layout.lang)) if s is not None]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".onnx.tmp", dir=path.parent)
+        os.close(fd)
+        cpu_inputs = tuple(t.detach().cpu().float() for t in inputs)
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                program = torch.onnx.export(
+                    flat,
+                    cpu_inputs,
+                    input_names=names,
+                    output_names=list(_OUTPUTS),
+                    opset_version=OPSET,
+                    dynamo=True,
+                    external_data=False,
+                    verbose=False,
+                )
+                program.save(tmp)
+            os.replace(tmp, path)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        self.exports += 1
