@@ -39,7 +39,7 @@ from semanticsplat_ros.geometry import (
     unproject_depth,
 )
 from semanticsplat_ros.model.bundled import resolve_model_checkpoint
-from semanticsplat_ros.model.onnx_runtime import OnnxEncoder, OnnxExportError, resolve_runtime
+from semanticsplat_ros.model.cpu_runtime import OnnxEncoder, OnnxExportError, resolve_runtime
 from semanticsplat_ros.model.semanticsplat import (
     SemanticGaussians,
     SemanticSplat,
@@ -303,7 +303,7 @@ class SemanticSplatPipeline:
         self._lock = threading.RLock()
         self.model, self.model_meta = self._load_model()
         self.runtime = resolve_runtime(config.runtime, self.device)
-        """The encoder's runtime: ``onnx`` (ONNX Runtime) or ``torch``."""
+        """The encoder's runtime: ``onnx`` (the ONNX export on OpenVINO) or ``torch``."""
         self.runtime_fallback = ""
         """Why ``runtime: auto`` fell back to torch (the ONNX export failed), or ""."""
         self._onnx = OnnxEncoder(self.model) if self.runtime == "onnx" else None

@@ -10,7 +10,7 @@ from typing import Any, Literal, get_args
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.device import Device, check_device_name
-from semanticsplat_ros.model.onnx_runtime import RUNTIMES, Runtime
+from semanticsplat_ros.model.cpu_runtime import RUNTIMES, Runtime
 from semanticsplat_ros.teachers.spec import (
     SAM_SPEC_FORMS,
     TINY_LSEG,
@@ -48,9 +48,9 @@ class PipelineConfig:
     device: Device = "auto"
     """``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:<index>``."""
     runtime: Runtime = "auto"
-    """How the encoder runs: ``torch`` (eager), ``onnx`` (ONNX Runtime, CPU only; exported once
-    per checkpoint and input layout, cached in ``model.onnx_runtime.default_cache_dir()``) or
-    ``auto`` (ONNX Runtime on the CPU, torch on CUDA)."""
+    """How the encoder runs: ``torch`` (eager), ``onnx`` (the ONNX export on OpenVINO, CPU only; exported once
+    per checkpoint and input layout, cached in ``model.cpu_runtime.default_cache_dir()``) or
+    ``auto`` (onnx on the CPU, torch on CUDA)."""
     input_width: int = 96
     """Model input width in pixels (a multiple of 8); images are resized to it."""
     input_height: int = 72

@@ -1,4 +1,4 @@
-"""The encoder on ONNX Runtime: parity with torch on the bundled model, the export cache, the
+"""The encoder's ONNX export on OpenVINO: parity with torch on the bundled model, the export cache, the
 ``runtime`` choice and its fallback."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from test_pipeline import stereo_frames
 
-from semanticsplat_ros.model import onnx_runtime
-from semanticsplat_ros.model.onnx_runtime import (
+from semanticsplat_ros.model import cpu_runtime
+from semanticsplat_ros.model.cpu_runtime import (
     OnnxEncoder,
     OnnxExportError,
     default_cache_dir,
@@ -25,7 +25,7 @@ from semanticsplat_ros.pipeline import PipelineConfig, SemanticSplatPipeline
 
 @pytest.fixture(scope="module")
 def pipelines() -> tuple[SemanticSplatPipeline, SemanticSplatPipeline]:
-    """The bundled model at the node's default input, on torch and on ONNX Runtime."""
+    """The bundled model at the node's default input, on torch and on its ONNX export."""
     return (
         SemanticSplatPipeline(PipelineConfig(device="cpu", runtime="torch")),
         SemanticSplatPipeline(PipelineConfig(device="cpu", runtime="onnx")),
@@ -102,7 +102,7 @@ def test_auto_falls_back_to_torch_when_the_export_fails(monkeypatch, tmp_path):
     def refuse(self, layout, inputs, path):
         raise NotImplementedError("operator not supported")
 
-    monkeypatch.setattr(onnx_runtime.OnnxEncoder, "_export", refuse)
+    monkeypatch.setattr(cpu_runtime.OnnxEncoder, "_export", refuse)
     monkeypatch.setenv("SEMANTICSPLAT_CACHE_DIR", str(tmp_path))
     frames = stereo_frames()
     config = PipelineConfig(random_weights=True, input_width=64, input_height=48, device="cpu")
@@ -117,7 +117,7 @@ def test_auto_falls_back_to_torch_when_the_export_fails(monkeypatch, tmp_path):
         strict.encode(frames)
 
 
-def test_bad_inputs_are_refused_before_onnx_runtime(tmp_path):
+def test_bad_inputs_are_refused_before_any_export(tmp_path):
     model = SemanticSplat(SemanticSplatConfig.small()).eval()
     encoder = OnnxEncoder(model, cache_dir=tmp_path)
     with pytest.raises(ValueError, match="multiples of"):

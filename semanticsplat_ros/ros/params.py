@@ -29,7 +29,7 @@ import yaml
 
 from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.device import DEVICES
-from semanticsplat_ros.model.onnx_runtime import RUNTIMES
+from semanticsplat_ros.model.cpu_runtime import RUNTIMES
 from semanticsplat_ros.pipeline_config import SEGMENT_REFINEMENTS, PipelineConfig
 
 ParamKind = Literal["bool", "int", "float", "str", "str_list"]
@@ -166,8 +166,9 @@ NODE_PARAMETERS: tuple[ParamSpec, ...] = (
         "runtime",
         "str",
         "auto",
-        "Encoder runtime: auto (ONNX Runtime on the CPU, torch on CUDA), torch (eager) or onnx"
-        " (ONNX Runtime, CPU only; exported once per checkpoint and input size, cached under"
+        "Encoder runtime: auto (onnx on the CPU, torch on CUDA), torch (eager) or onnx (the"
+        " model exported to ONNX and run on OpenVINO, CPU only; exported once per checkpoint and"
+        " input size, cached under"
         " $SEMANTICSPLAT_CACHE_DIR or ~/.cache/semanticsplat_ros).",
         choices=RUNTIMES,
         read_only=True,
