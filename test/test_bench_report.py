@@ -35,7 +35,10 @@ def test_model_benchmark_measures_in_a_fresh_process():
 
     result = model_benchmark.benchmark(device="cpu", quick=True)
     assert result["device"] == "cpu" and result["height"] == 64
-    assert result["forward_ms_median"] > 0 and result["peak_rss_mb"] > 0
+    assert result["eager_ms"] > 0 and result["peak_rss_mb"] > 0
+    assert result["runtime"] == "onnx" and result["runtime_ms"] > 0
+    assert result["runtime_speedup"] == pytest.approx(result["eager_ms"] / result["runtime_ms"])
+    assert result["runtime_depth_max_abs_m"] <= 1e-3
     assert result["params"]["paper"] > result["params"]["small"] > 0
 
 

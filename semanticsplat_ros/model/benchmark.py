@@ -1,5 +1,8 @@
-"""``semanticsplat bench model``: forward latency and peak memory of the small config (2 views,
-128×128), and the parameter counts of the small and paper configs.
+"""``semanticsplat bench model``: forward latency of the small config (2 views, 128×128) in torch
+eager (``eager_ms``) and, on the CPU, on the ONNX export run by OpenVINO (``runtime_ms``, the
+node's default ``runtime: auto``; ``runtime_speedup`` = eager / runtime, ``runtime_export_s`` the
+one-time export and compile, ``runtime_depth_max_abs_m`` the largest depth difference between
+the two), peak memory, and the parameter counts of the small and paper configs.
 
 The measurement runs in a fresh Python process, so that the peak memory is the model's alone
 (not that of benchmarks run before it in ``bench all``).
@@ -13,10 +16,14 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 
 import torch
 
+from semanticsplat_ros.data.types import Views
+from semanticsplat_ros.model.cpu_runtime import OnnxEncoder
 from semanticsplat_ros.model.semanticsplat import (
     SemanticSplat,
     SemanticSplatConfig,
@@ -62,20 +69,24 @@ def measure(device: str = "auto", quick: bool = False) -> dict:
         if dev.type == "cuda":
             torch.cuda.synchronize(dev)
 
+    def timed(forward: Callable[[], object]) -> list[float]:
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            forward()
+            sync()
+            times.append((time.perf_counter() - t0) * 1000.0)
+        return times
+
     with torch.no_grad():
-        model(views)  # warm-up
+        out = model(views)  # warm-up
         sync()
         gc.collect()
         if dev.type == "cuda":
             torch.cuda.reset_peak_memory_stats(dev)
             base = torch.cuda.memory_allocated(dev)
         rss_before = peak_rss_bytes()
-        times = []
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            out = model(views)
-            sync()
-            times.append((time.perf_counter() - t0) * 1000.0)
+        times = timed(lambda: model(views))
         if dev.type == "cuda":
             peak = torch.cuda.max_memory_allocated(dev)
             memory = {
@@ -87,6 +98,8 @@ def measure(device: str = "auto", quick: bool = False) -> dict:
                 "peak_rss_mb": peak_rss_bytes() / 2**20,
                 "peak_rss_growth_mb": (peak_rss_bytes() - rss_before) / 2**20,
             }
+        runtime = _runtime(model, views, out.depth, timed) if dev.type == "cpu" else {}
+    eager_ms = statistics.median(times)
     return {
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
@@ -95,14 +108,39 @@ def measure(device: str = "auto", quick: bool = False) -> dict:
         "height": size,
         "width": size,
         "num_gaussians": int(out.gaussians.num_gaussians),
-        "forward_ms_median": statistics.median(times),
-        "forward_ms_min": min(times),
+        "eager_ms": eager_ms,
+        "eager_ms_min": min(times),
+        "runtime": "onnx" if runtime else "torch",
+        "runtime_ms": runtime.get("runtime_ms", eager_ms),
+        "runtime_speedup": eager_ms / runtime.get("runtime_ms", eager_ms),
+        **{k: v for k, v in runtime.items() if k != "runtime_ms"},
         "repeats": repeats,
         **memory,
         "params": {
             "small": count_parameters(model),
             "paper": count_parameters(SemanticSplat(SemanticSplatConfig.paper())),
         },
+    }
+
+
+def _runtime(
+    model: SemanticSplat,
+    views: Views,
+    depth: torch.Tensor,
+    timed: Callable[[Callable[[], object]], list[float]],
+) -> dict[str, float]:
+    """The ONNX export on OpenVINO (exported into a fresh cache, so the export is timed too)."""
+    with tempfile.TemporaryDirectory(prefix="semanticsplat_bench_onnx_") as cache:
+        encoder = OnnxEncoder(model, cache_dir=cache)
+        t0 = time.perf_counter()
+        first = encoder(views)
+        export_s = time.perf_counter() - t0
+        times = timed(lambda: encoder(views))
+    return {
+        "runtime_ms": statistics.median(times),
+        "runtime_ms_min": min(times),
+        "runtime_export_s": export_s,
+        "runtime_depth_max_abs_m": float((first.depth - depth).abs().max()),
     }
 
 
