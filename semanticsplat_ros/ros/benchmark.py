@@ -1,13 +1,15 @@
-"""``semanticsplat bench node``: the node under load, across processes, over Fast DDS.
+"""``semanticsplat bench node``: the node under load, across processes, over Fast DDS, on two rigs
+in one run: ``stereo`` (the bringup's head stereo pair, ``small_stereo`` at 96x72) and ``ring4``
+(4 cameras, ``small`` at 128x96).
 
-``sim_rig`` publishes the ring4 rig (4 cameras) at 30 Hz (a pre-rendered ``LOOP_S`` loop
-replayed with fresh stamps, so the rig is not limited by ray-casting) into
-``semanticsplat_node`` for a fixed
-time (120 s; 20 s with ``quick``; ``--duration`` sets it) while this process subscribes to every camera's depth and the
-semantic cloud (so the node does that work) and to ``/diagnostics``, and samples the node's
-resident memory.
+For each rig, ``sim_rig`` publishes at 30 Hz (a pre-rendered ``LOOP_S`` loop replayed with fresh
+stamps, so the rig is not limited by ray-casting) into ``semanticsplat_node`` for a fixed time
+(120 s; 20 s with ``quick``; ``--duration`` sets it) while this process subscribes to every
+camera's depth and the semantic cloud (so the node does that work) and to ``/diagnostics``,
+samples the node's resident memory, and calls ``~/query_text`` and ``~/segment_point`` (a pixel
+prompt) once a second while the node encodes.
 
-Figures (keys of the returned dict):
+Figures (keys of each rig's dict):
 
 * ``latency_s_median`` / ``latency_s_p90``: receive time of ``~/semantic_cloud`` minus its stamp
   (the newest image stamp of the set): latest-frame latency as a consumer sees it.
@@ -21,6 +23,8 @@ Figures (keys of the returned dict):
   ``overhead_ratio`` = processing / encode.
 * ``map_fusion_s_median``, ``map_fusion_ratio`` (fusion / encode), ``map_voxels``: the persistent
   map's cost per set and its size at the end (None with ``map_enabled: false``).
+* ``query_text_ms_median`` / ``segment_pixel_ms_median`` (and ``_p90``): service round trips
+  from this process while the node encodes; ``service_failures`` the calls that did not succeed.
 * ``rss_mb_after_warmup``, ``rss_mb_end``, ``rss_growth``: the node's RSS (sampled each second;
   medians over the first and the last ``RSS_WINDOW_S`` after warm-up) and its relative growth
   (the acceptance bound is 0.10); ``rss_mb_max`` the largest sample.
@@ -38,15 +42,40 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from semanticsplat_ros.model.bundled import DEFAULT_MODEL_CHECKPOINT
+from semanticsplat_ros.model.bundled import BUNDLED_MODELS
 from semanticsplat_ros.ros.bringup import Graph, node_command, sim_rig_command
 
-RING4_CAMERAS = ("front", "left", "back", "right")
+
+@dataclass(frozen=True)
+class BenchRig:
+    """One measured set-up: the sim rig, its cameras, the node's model and sizes."""
+
+    rig: str
+    cameras: tuple[str, ...]
+    model: str
+    image_size: tuple[int, int]
+    input_size: tuple[int, int]
+    quick_image_size: tuple[int, int]
+    quick_input_size: tuple[int, int]
+
+
+BENCH_RIGS: dict[str, BenchRig] = {
+    "stereo": BenchRig(
+        "stereo", ("head_left", "head_right"), "small_stereo", (256, 192), (96, 72), (80, 60),
+        (64, 48),
+    ),
+    "ring4": BenchRig(
+        "ring4", ("front", "left", "back", "right"), "small", (160, 120), (128, 96), (80, 60),
+        (64, 48),
+    ),
+}  # fmt: skip
+"""The rigs ``bench node`` measures, in order: the bringup's stereo head and the 4-camera ring."""
 
 RSS_WINDOW_S = 20.0
 """Width of the RSS windows whose medians give ``rss_growth`` (after warm-up, first vs last)."""
@@ -66,37 +95,37 @@ def _rss_mb(pid: int) -> float:
 
 def _params_yaml(
     path: Path,
+    rig: BenchRig,
     device: str,
     random_weights: bool,
-    width: int,
-    height: int,
-    input_width: int,
-    input_height: int,
+    image_size: tuple[int, int],
+    input_size: tuple[int, int],
     rate_hz: float,
     loop_s: float,
 ) -> None:
-    cams = ", ".join(f'"{c}"' for c in RING4_CAMERAS)
+    cams = ", ".join(f'"{c}"' for c in rig.cameras)
     path.write_text(
         f"""/**/semanticsplat_node:
   ros__parameters:
     cameras: [{cams}]
     fixed_frame: world
+    model_checkpoint: {rig.model}
     device: {device}
     random_weights: {"true" if random_weights else "false"}
-    input_width: {input_width}
-    input_height: {input_height}
+    input_width: {input_size[0]}
+    input_height: {input_size[1]}
     sync_slop_s: 0.01
     qos_reliability: best_effort
     publish_gaussians: false
     diagnostics_period_s: 1.0
 /**/sim_rig:
   ros__parameters:
-    rig: ring4
+    rig: {rig.rig}
     cameras: [{cams}]
     rate_hz: {float(rate_hz)}
     loop_s: {float(loop_s)}
-    width: {width}
-    height: {height}
+    width: {image_size[0]}
+    height: {image_size[1]}
     qos_reliability: best_effort
 """
     )
@@ -112,21 +141,35 @@ def _domain_id() -> int:
 
 
 def benchmark(
-    device: str = "auto", quick: bool = False, duration_s: float | None = None
+    device: str = "auto",
+    quick: bool = False,
+    duration_s: float | None = None,
+    rigs: tuple[str, ...] = tuple(BENCH_RIGS),
 ) -> dict[str, Any]:
-    """Run the load benchmark; see the module docstring for the keys. ``duration_s`` replaces
-    the measured time (e.g. 600 for the map's 10-minute memory bound)."""
+    """Run the load benchmark on each of ``rigs``: ``{rig: figures}`` (see the module
+    docstring). ``duration_s`` replaces the measured time per rig (e.g. 600 for the map's
+    10-minute memory bound)."""
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be auto, cpu or cuda, got {device!r}")
     if duration_s is not None and not (math.isfinite(duration_s) and duration_s > 0):
         raise ValueError(f"duration must be a positive number of seconds, got {duration_s}")
+    unknown = [r for r in rigs if r not in BENCH_RIGS]
+    if unknown or not rigs:
+        raise ValueError(f"rigs must be among {', '.join(BENCH_RIGS)}, got {list(rigs)}")
+    return {r: _benchmark_rig(BENCH_RIGS[r], device, quick, duration_s) for r in rigs}
+
+
+def _benchmark_rig(
+    rig: BenchRig, device: str, quick: bool, duration_s: float | None
+) -> dict[str, Any]:
     duration = duration_s or (20.0 if quick else 120.0)
     warmup = 5.0 if quick else 20.0
     rate = 30.0
     loop_s = LOOP_S
-    width, height = (80, 60) if quick else (160, 120)
-    input_width, input_height = (64, 48) if quick else (128, 96)
-    random_weights = quick or not DEFAULT_MODEL_CHECKPOINT.is_file()
+    image_size = rig.quick_image_size if quick else rig.image_size
+    input_size = rig.quick_input_size if quick else rig.input_size
+    checkpoint = BUNDLED_MODELS[rig.model]
+    random_weights = quick or not checkpoint.is_file()
     domain = _domain_id()
     env = dict(os.environ)
     env.update(
@@ -139,9 +182,7 @@ def benchmark(
     os.environ["ROS_DOMAIN_ID"] = str(domain)
     with tempfile.TemporaryDirectory(prefix="semanticsplat_bench_node_") as tmp:
         params = Path(tmp) / "params.yaml"
-        _params_yaml(
-            params, device, random_weights, width, height, input_width, input_height, rate, loop_s
-        )
+        _params_yaml(params, rig, device, random_weights, image_size, input_size, rate, loop_s)
         log_path = Path(tmp) / "nodes.log"
         with log_path.open("w") as log:
             graph = Graph(
@@ -155,7 +196,7 @@ def benchmark(
             )
             try:
                 graph.start()
-                result = _measure(graph, domain, duration, warmup, log_path)
+                result = _measure(graph, rig, image_size, domain, duration, warmup, log_path)
             finally:
                 codes = graph.stop(signal.SIGTERM, timeout=20.0)
                 log.flush()
@@ -170,13 +211,14 @@ def benchmark(
     result.update(
         exit_codes=codes,
         config={
-            "cameras": list(RING4_CAMERAS),
+            "rig": rig.rig,
+            "cameras": list(rig.cameras),
             "rig_rate_hz": rate,
             "rig_loop_s": loop_s,
-            "image_size": [width, height],
-            "input_size": [input_width, input_height],
+            "image_size": list(image_size),
+            "input_size": list(input_size),
             "device": device,
-            "weights": "random" if random_weights else str(DEFAULT_MODEL_CHECKPOINT.name),
+            "weights": "random" if random_weights else checkpoint.name,
             "duration_s": duration,
             "warmup_s": warmup,
             "quick": quick,
@@ -185,8 +227,63 @@ def benchmark(
     return result
 
 
+class _ServiceCalls:
+    """Calls each service in turn, one call in flight, one start per ``PERIOD_S``, without
+    blocking the probe's spin loop; keeps the round trips made while ``measuring``."""
+
+    PERIOD_S = 1.0
+
+    def __init__(self, services: dict[str, tuple[Any, Any]]) -> None:
+        self.services = services
+        self.order = list(services)
+        self.turn = 0
+        self.next_start = 0.0
+        self.in_flight: tuple[str, Any, float, bool] | None = None
+        self.round_trips: dict[str, list[float]] = {name: [] for name in services}
+        self.failures: dict[str, int] = dict.fromkeys(services, 0)
+
+    def poll(self, measuring: bool) -> None:
+        now = time.perf_counter()
+        if self.in_flight is not None:
+            name, future, started, counted = self.in_flight
+            if not future.done():
+                return
+            self.in_flight = None
+            if counted:
+                response = future.result()
+                if response is not None and response.success:
+                    self.round_trips[name].append(now - started)
+                else:
+                    self.failures[name] += 1
+        if now < self.next_start:
+            return
+        name = self.order[self.turn % len(self.order)]
+        client, request = self.services[name]
+        if not client.service_is_ready():
+            return
+        self.turn += 1
+        self.next_start = now + self.PERIOD_S / len(self.order)
+        self.in_flight = (name, client.call_async(request), now, measuring)
+
+    def figures(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, trips in self.round_trips.items():
+            ms = np.array(trips) * 1e3
+            out[f"{name}_ms_median"] = round(float(np.median(ms)), 1) if len(ms) else None
+            out[f"{name}_ms_p90"] = round(float(np.percentile(ms, 90)), 1) if len(ms) else None
+            out[f"{name}_calls"] = len(ms)
+        out["service_failures"] = dict(self.failures)
+        return out
+
+
 def _measure(
-    graph: Graph, domain: int, duration: float, warmup: float, log_path: Path
+    graph: Graph,
+    rig: BenchRig,
+    image_size: tuple[int, int],
+    domain: int,
+    duration: float,
+    warmup: float,
+    log_path: Path,
 ) -> dict[str, Any]:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -194,6 +291,7 @@ def _measure(
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image, PointCloud2
 
+    from semanticsplat_msgs.srv import QueryText, SegmentPoint
     from semanticsplat_ros.ros.conversions import stamp_to_seconds
 
     context = rclpy.Context()
@@ -215,9 +313,26 @@ def _measure(
                 diagnostics.append((time.time(), {kv.key: kv.value for kv in status.values}))
 
     node.create_subscription(PointCloud2, "/semanticsplat_node/semantic_cloud", on_cloud, qos)
-    for camera in RING4_CAMERAS:
+    for camera in rig.cameras:
         node.create_subscription(Image, f"/semanticsplat_node/{camera}/depth", lambda m: None, qos)
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
+    calls = _ServiceCalls(
+        {
+            "query_text": (
+                node.create_client(QueryText, "/semanticsplat_node/query_text"),
+                QueryText.Request(texts=["chair", "table"]),
+            ),
+            "segment_pixel": (
+                node.create_client(SegmentPoint, "/semanticsplat_node/segment_point"),
+                SegmentPoint.Request(
+                    prompt_type=SegmentPoint.Request.PIXEL,
+                    camera_name=rig.cameras[0],
+                    u=image_size[0] / 2.0,
+                    v=image_size[1] / 2.0,
+                ),
+            ),
+        },
+    )
     pid = graph.pid("semanticsplat_node")
     rss: list[tuple[float, float]] = []
     try:
@@ -230,7 +345,8 @@ def _measure(
         t0 = time.time()
         next_sample = 0.0
         while time.time() - t0 < duration:
-            executor.spin_once(timeout_sec=0.05)
+            executor.spin_once(timeout_sec=0.01)
+            calls.poll(measuring=time.time() - t0 >= warmup)
             if time.time() >= next_sample:
                 if graph.exited():
                     break
@@ -288,6 +404,7 @@ def _measure(
     voxels = last.get("map_voxels", "")
 
     return {
+        **calls.figures(),
         "latency_s_median": fmt(np.median(latencies)) if len(latencies) else None,
         "latency_s_p90": fmt(np.percentile(latencies, 90)) if len(latencies) else None,
         "rate_hz": fmt(len(measured) / max(window, 1e-9)),
