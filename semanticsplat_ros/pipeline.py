@@ -15,8 +15,9 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ from semanticsplat_ros.model.semanticsplat import (
 )
 from semanticsplat_ros.pipeline_config import PipelineConfig
 from semanticsplat_ros.queries import (
+    LanguageField,
     OrientedBox,
     check_query_text,
     classify_cosine,
@@ -127,10 +129,12 @@ class EncodedScene:
     c2w: Float[Tensor, "v 4 4"]
     depth: Float[Tensor, "v h w"]
     """Predicted z-depth, metres."""
-    seg_embeddings: Float[Tensor, "v 256 h w"]
-    """Rendered and expanded segmentation field (input to SAM's mask decoder)."""
-    language: Float[Tensor, "v c h w"]
-    """Rendered and expanded language field."""
+    seg_rendered: Float[Tensor, "v s h w"]
+    """Rendered low-dimensional segmentation field (``seg_embeddings`` expands it)."""
+    seg_expander: Callable[[Tensor], Tensor]
+    """The model's segmentation expander: (b, v, s, h, w) -> (b, v, 256, h, w)."""
+    language_field: LanguageField
+    """Rendered language field, kept narrow (cosines with texts need no dense field)."""
     labels: Tensor
     """(v, h, w) int64 class ids into ``classes``."""
     scores: Float[Tensor, "v h w"]
@@ -149,6 +153,19 @@ class EncodedScene:
     @property
     def num_views(self) -> int:
         return len(self.names)
+
+    @cached_property
+    def language(self) -> Float[Tensor, "v c h w"]:
+        """The rendered and expanded language field, built on first use and kept."""
+        with torch.no_grad():
+            return self.language_field.dense()
+
+    @cached_property
+    def seg_embeddings(self) -> Float[Tensor, "v 256 h w"]:
+        """Rendered and expanded segmentation field (input to SAM's mask decoder), expanded on
+        first use (only point prompts need it) and kept."""
+        with torch.no_grad():
+            return self.seg_expander(self.seg_rendered[None])[0]
 
     @property
     def seg_features(self) -> Float[Tensor, "n s"]:
@@ -394,16 +411,10 @@ class SemanticSplatPipeline:
 
     def relabel(self, scene: EncodedScene) -> EncodedScene:
         """The scene labelled with the current class list (shares every other tensor)."""
-        cosine = cosine_scores(scene.language, self.class_embeddings)
+        cosine = cosine_scores(scene.language_field, self.class_embeddings)
         labels, scores = classify_cosine(cosine)
-        return EncodedScene(
-            **{
-                **scene.__dict__,
-                "labels": labels,
-                "scores": scores,
-                "classes": self.classes,
-                "class_cosine": cosine,
-            }
+        return replace(
+            scene, labels=labels, scores=scores, classes=self.classes, class_cosine=cosine
         )
 
     # ------------------------------------------------------------------ encoding
@@ -463,11 +474,20 @@ class SemanticSplatPipeline:
             timings["model"] = time.perf_counter() - t
             t = time.perf_counter()
             rendered = self.model.render(out, invert_pose(c2w_t)[None], K_t[None], w, h)
-            seg, lang = self.model.decode_features(rendered)
+            seg_dim = self.model.config.semantic.seg_render_dim
+            seg_low = rendered.features[0, :, :seg_dim]
+            expander = self.model.language_expander
+            lang = LanguageField(
+                expander.hidden(rendered.features[:, :, seg_dim:])[0],
+                expander.output_weight.detach(),
+                expander.output_bias.detach(),
+            )
             timings["render"] = time.perf_counter() - t
-            cosine = cosine_scores(lang[0], self.class_embeddings)
+            t = time.perf_counter()
+            cosine = cosine_scores(lang, self.class_embeddings)
             labels, scores = classify_cosine(cosine)
             classes = self.classes
+            timings["classify"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         return EncodedScene(
             names=[f.name for f in frames],
@@ -477,8 +497,9 @@ class SemanticSplatPipeline:
             K=K_t,
             c2w=c2w_t,
             depth=out.depth[0],
-            seg_embeddings=seg[0],
-            language=lang[0],
+            seg_rendered=seg_low,
+            seg_expander=self.model.seg_expander,
+            language_field=lang,
             labels=labels,
             scores=scores,
             classes=classes,
@@ -689,7 +710,7 @@ class SemanticSplatPipeline:
         class_embeddings = self.class_embeddings
         results = []
         for text, q in zip(clean, embeddings, strict=True):
-            masks, scores = query_masks(scene.language, q, class_embeddings, threshold)
+            masks, scores = query_masks(scene.language_field, q, class_embeddings, threshold)
             inside = scores[masks]
             score = float(inside.mean()) if inside.numel() else 0.0
             results.append(

@@ -41,18 +41,63 @@ def check_text_embeddings(emb: Tensor, dim: int, name: str = "text_embeddings") 
         raise ValueError(f"{name} contains NaN or Inf")
 
 
+@dataclass(frozen=True)
+class LanguageField:
+    """A wide per-pixel language field kept narrow: the activations ``hidden`` (v, m, h, w)
+    before a linear layer (``weight`` (c, m), ``bias`` (c,)), the feature at a pixel being
+    ``weight @ hidden + bias``. Cosines with texts are taken in the m-dimensional space (the
+    norm through the Gram matrix), so the c-wide field is never built unless ``dense`` asks."""
+
+    hidden: Float[Tensor, "v m h w"]
+    weight: Float[Tensor, "c m"]
+    bias: Float[Tensor, " c"]
+
+    @property
+    def dim(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def shape(self) -> tuple[int, int, int, int]:
+        """The dense field's shape (v, c, h, w)."""
+        v, _, h, w = self.hidden.shape
+        return (v, self.dim, h, w)
+
+    def dense(self) -> Float[Tensor, "v c h w"]:
+        v, m, h, w = self.hidden.shape
+        flat = torch.matmul(self.weight, self.hidden.reshape(v, m, h * w))
+        return (flat + self.bias[:, None]).reshape(v, self.dim, h, w)
+
+    def cosine(self, text_embeddings: Float[Tensor, "k c"]) -> Float[Tensor, "v k h w"]:
+        """``cosine_scores(self.dense(), text_embeddings)``, without the dense field."""
+        check_text_embeddings(text_embeddings, self.dim)
+        v, m, h, w = self.hidden.shape
+        ones = self.hidden.new_ones(v, 1, h * w)
+        x = torch.cat([self.hidden.reshape(v, m, h * w), ones], dim=1)  # (v, m + 1, hw)
+        affine = torch.cat([self.weight, self.bias[:, None]], dim=1)  # (c, m + 1)
+        texts = F.normalize(text_embeddings.to(affine), dim=1)
+        dots = torch.matmul(texts @ affine, x)
+        squared = (torch.matmul(affine.T @ affine, x) * x).sum(dim=1, keepdim=True)
+        norms = squared.clamp_min(1e-24).sqrt()
+        return (dots / norms).reshape(v, -1, h, w)
+
+
 def cosine_scores(
-    language: Float[Tensor, "v c h w"], text_embeddings: Float[Tensor, "k c"]
+    language: Float[Tensor, "v c h w"] | LanguageField, text_embeddings: Float[Tensor, "k c"]
 ) -> Float[Tensor, "v k h w"]:
     """Cosine between every pixel's language feature and every text embedding."""
+    if isinstance(language, LanguageField):
+        return language.cosine(text_embeddings)
     check_text_embeddings(text_embeddings, language.shape[1])
-    feats = F.normalize(language, dim=1)
+    v, c, h, w = language.shape
+    feats = language.reshape(v, c, h * w)
     texts = F.normalize(text_embeddings.to(language), dim=1)
-    return torch.einsum("vchw,kc->vkhw", feats, texts)
+    # <p, t> / |p| as one matmul and one norm: no normalised copy of the (wide) field.
+    norms = torch.linalg.vector_norm(feats, dim=1, keepdim=True).clamp_min(1e-12)
+    return (torch.matmul(texts, feats) / norms).reshape(v, -1, h, w)
 
 
 def classify(
-    language: Float[Tensor, "v c h w"], class_embeddings: Float[Tensor, "k c"]
+    language: Float[Tensor, "v c h w"] | LanguageField, class_embeddings: Float[Tensor, "k c"]
 ) -> tuple[Int[Tensor, "v h w"], Float[Tensor, "v h w"]]:
     """Per-pixel class id (argmax cosine) and its softmax probability."""
     return classify_cosine(cosine_scores(language, class_embeddings))
@@ -67,7 +112,7 @@ def classify_cosine(
 
 
 def query_scores(
-    language: Float[Tensor, "v c h w"],
+    language: Float[Tensor, "v c h w"] | LanguageField,
     query_embedding: Float[Tensor, " c"],
     class_embeddings: Float[Tensor, "k c"],
     synonym_threshold: float = 0.6,
@@ -93,7 +138,7 @@ def query_scores(
 
 
 def query_masks(
-    language: Float[Tensor, "v c h w"],
+    language: Float[Tensor, "v c h w"] | LanguageField,
     query_embedding: Float[Tensor, " c"],
     class_embeddings: Float[Tensor, "k c"],
     threshold: float = 0.5,

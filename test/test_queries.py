@@ -9,7 +9,15 @@ import torch
 import torch.nn.functional as F
 
 from semanticsplat_ros.geometry import quat_to_rotmat
-from semanticsplat_ros.queries import classify, oriented_box, query_masks, query_scores
+from semanticsplat_ros.model.semantic_heads import FeatureExpander
+from semanticsplat_ros.queries import (
+    LanguageField,
+    classify,
+    cosine_scores,
+    oriented_box,
+    query_masks,
+    query_scores,
+)
 
 
 def field_from(embeddings: torch.Tensor, label_map: torch.Tensor) -> torch.Tensor:
@@ -95,3 +103,22 @@ def test_an_alias_of_a_class_finds_what_the_field_calls_that_class():
     assert plain[0][labels == 1].max() < 0.5
     with pytest.raises(ValueError, match="alias_threshold"):
         query_scores(lang, seat, classes, synonym_threshold=0.8, alias_threshold=0.7)
+
+
+def test_a_narrow_language_field_scores_like_its_dense_expansion():
+    """Cosines, labels and query scores from the expander's hidden activations equal those of
+    the expanded field, which is never built."""
+    torch.manual_seed(0)
+    expander = FeatureExpander(8, 48, 16)
+    low = torch.randn(1, 2, 8, 6, 10)
+    with torch.no_grad():
+        dense = expander(low)[0]
+        field = LanguageField(expander.hidden(low)[0], expander.output_weight, expander.output_bias)
+        texts = torch.randn(5, 48)
+        assert field.shape == tuple(dense.shape)
+        assert torch.allclose(field.dense(), dense, atol=1e-5)
+        assert torch.allclose(cosine_scores(field, texts), cosine_scores(dense, texts), atol=1e-5)
+        assert torch.equal(classify(field, texts)[0], classify(dense, texts)[0])
+        query = texts[0] + 0.1 * torch.randn(48)
+        a, b = query_scores(field, query, texts[1:]), query_scores(dense, query, texts[1:])
+        assert torch.allclose(a, b, atol=1e-4)

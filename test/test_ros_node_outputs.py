@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from semanticsplat_ros.pipeline import EncodedScene, PipelineConfig, SemanticSplatPipeline
+from semanticsplat_ros.queries import LanguageField
 from semanticsplat_ros.render.types import Gaussians
 from semanticsplat_ros.ros.conversions import (
     cloud_to_semantic,
@@ -51,8 +52,9 @@ def scene() -> EncodedScene:
         K=K,
         c2w=c2w,
         depth=depth,
-        seg_embeddings=torch.zeros(V, 256, h, w),
-        language=torch.zeros(V, 4, h, w),
+        seg_rendered=torch.zeros(V, 3, h, w),
+        seg_expander=lambda x: x.new_zeros(*x.shape[:2], 256, *x.shape[3:]),
+        language_field=LanguageField(torch.zeros(V, 2, h, w), torch.zeros(4, 2), torch.zeros(4)),
         labels=labels,
         scores=torch.full((V, h, w), 0.75),
         classes=("wall", "floor", "chair"),

@@ -89,6 +89,22 @@ class FeatureExpander(nn.Module):
         out = self.net(x.flatten(0, 1))
         return out.reshape(b, v, *out.shape[1:])
 
+    def hidden(self, x: Float[Tensor, "b v f h w"]) -> Float[Tensor, "b v k h w"]:
+        """The activations before the last (1×1, linear) layer: ``forward(x)`` equals
+        ``output_weight @ hidden(x) + output_bias`` at every pixel."""
+        b, v = x.shape[:2]
+        first, act = self.net[0], self.net[1]
+        out = act(first(x.flatten(0, 1)))
+        return out.reshape(b, v, *out.shape[1:])
+
+    @property
+    def output_weight(self) -> Float[Tensor, "c k"]:
+        return self.net[2].weight[:, :, 0, 0]
+
+    @property
+    def output_bias(self) -> Float[Tensor, " c"]:
+        return self.net[2].bias
+
     def points(self, x: Float[Tensor, "n f"]) -> Float[Tensor, "n c"]:
         """Expand n feature vectors each as a field constant around its pixel: the 3×3
         convolution's taps summed into one matrix. Equals ``forward`` on a constant image away

@@ -48,7 +48,7 @@ def query_heat(pipeline: SemanticSplatPipeline, scene: EncodedScene, text: str) 
     the scene's Gaussians are not one per pixel."""
     with torch.no_grad():
         query = pipeline.encode_texts([text])[0]
-        scores = query_scores(scene.language, query, pipeline.class_embeddings)
+        scores = query_scores(scene.language_field, query, pipeline.class_embeddings)
     if scores.numel() != scene.gaussians.num_gaussians:
         raise ValueError(
             f"the scene has {scene.gaussians.num_gaussians} Gaussians for {scores.numel()}"
