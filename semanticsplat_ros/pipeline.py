@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
@@ -149,6 +149,10 @@ class EncodedScene:
     """(v, k, h, w) cosine of each pixel's language feature with each class's text embedding
     (``labels`` is its argmax); lets ``label_image`` classify at the camera's resolution. None:
     labels are resized instead."""
+    _seg_expanded: dict[int, Tensor] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    """View index -> its expanded segmentation field (``seg_embeddings_of``)."""
 
     @property
     def num_views(self) -> int:
@@ -160,12 +164,22 @@ class EncodedScene:
         with torch.no_grad():
             return self.language_field.dense()
 
-    @cached_property
+    @property
     def seg_embeddings(self) -> Float[Tensor, "v 256 h w"]:
-        """Rendered and expanded segmentation field (input to SAM's mask decoder), expanded on
-        first use (only point prompts need it) and kept."""
-        with torch.no_grad():
-            return self.seg_expander(self.seg_rendered[None])[0]
+        """Rendered and expanded segmentation field of every view (input to SAM's mask
+        decoder); see ``seg_embeddings_of``."""
+        return self.seg_embeddings_of(range(self.num_views))
+
+    def seg_embeddings_of(self, views: Iterable[int]) -> Float[Tensor, "k 256 h w"]:
+        """The expanded segmentation field of these views, each expanded on first use (only
+        point prompts need it, in the cameras that see the point) and kept."""
+        views = list(views)
+        missing = [i for i in dict.fromkeys(views) if i not in self._seg_expanded]
+        if missing:
+            with torch.no_grad():
+                expanded = self.seg_expander(self.seg_rendered[missing][None])[0]
+            self._seg_expanded.update(zip(missing, expanded, strict=True))
+        return torch.stack([self._seg_expanded[i] for i in views])
 
     @property
     def seg_features(self) -> Float[Tensor, "n s"]:
@@ -309,9 +323,11 @@ def check_frames(frames: Sequence[CameraFrame]) -> None:
 class SemanticSplatPipeline:
     """Model + teachers + text encoder, and the queries answered on an ``EncodedScene``.
 
-    Thread-safety: ``encode`` and the queries may be called from different threads; model use
-    is serialised by a lock, and an ``EncodedScene`` is never modified after it is returned
-    (``set_classes`` returns a relabelled copy).
+    Thread-safety: ``encode`` and the queries may be called from different threads and run
+    concurrently (the model, the teachers and the text encoder keep no state in inference, so a
+    query is not held up by an encode in progress); the class list and the text cache change
+    under a lock, and an ``EncodedScene`` is never modified after it is returned (``relabel``
+    returns a relabelled copy; its expanded fields are only filled in once, on first use).
     """
 
     def __init__(self, config: PipelineConfig | None = None) -> None:
@@ -461,33 +477,31 @@ class SemanticSplatPipeline:
             far=torch.full((1, v), float(far), device=dev),
         )
         timings: dict[str, float] = {"preprocess": time.perf_counter() - t0}
-        with self._lock:
-            t = time.perf_counter()
-            fusion = self.model.config.fusion
-            sam_feats = self.sam.embed(images_t)[None] if fusion.use_sam else None
-            lang_feats = (
-                self.language_teacher.embed(images_t)[None] if fusion.use_language else None
-            )
-            timings["teachers"] = time.perf_counter() - t
-            t = time.perf_counter()
-            out = self._forward(context, sam_feats, lang_feats)
-            timings["model"] = time.perf_counter() - t
-            t = time.perf_counter()
-            rendered = self.model.render(out, invert_pose(c2w_t)[None], K_t[None], w, h)
-            seg_dim = self.model.config.semantic.seg_render_dim
-            seg_low = rendered.features[0, :, :seg_dim]
-            expander = self.model.language_expander
-            lang = LanguageField(
-                expander.hidden(rendered.features[:, :, seg_dim:])[0],
-                expander.output_weight.detach(),
-                expander.output_bias.detach(),
-            )
-            timings["render"] = time.perf_counter() - t
-            t = time.perf_counter()
-            cosine = cosine_scores(lang, self.class_embeddings)
-            labels, scores = classify_cosine(cosine)
-            classes = self.classes
-            timings["classify"] = time.perf_counter() - t
+        with self._lock:  # one consistent class list for this scene
+            classes, class_embeddings = self.classes, self.class_embeddings
+        t = time.perf_counter()
+        fusion = self.model.config.fusion
+        sam_feats = self.sam.embed(images_t)[None] if fusion.use_sam else None
+        lang_feats = self.language_teacher.embed(images_t)[None] if fusion.use_language else None
+        timings["teachers"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out = self._forward(context, sam_feats, lang_feats)
+        timings["model"] = time.perf_counter() - t
+        t = time.perf_counter()
+        rendered = self.model.render(out, invert_pose(c2w_t)[None], K_t[None], w, h)
+        seg_dim = self.model.config.semantic.seg_render_dim
+        seg_low = rendered.features[0, :, :seg_dim]
+        expander = self.model.language_expander
+        lang = LanguageField(
+            expander.hidden(rendered.features[:, :, seg_dim:])[0],
+            expander.output_weight.detach(),
+            expander.output_bias.detach(),
+        )
+        timings["render"] = time.perf_counter() - t
+        t = time.perf_counter()
+        cosine = cosine_scores(lang, class_embeddings)
+        labels, scores = classify_cosine(cosine)
+        timings["classify"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         return EncodedScene(
             names=[f.name for f in frames],
@@ -637,8 +651,7 @@ class SemanticSplatPipeline:
             )
         idx = list(prompts)
         pts = torch.tensor([[prompts[i]] for i in idx], device=self.device)
-        with self._lock:
-            pred = self.sam.predict_masks_at(scene.seg_embeddings[idx], pts, (h, w))
+        pred = self.sam.predict_masks_at(scene.seg_embeddings_of(idx), pts, (h, w))
         logits, iou = pred.logits[:, 0], pred.iou[:, 0]  # (k, 3, h, w), (k, 3)
         masks_of = logits > 0  # (k, 3, h, w)
         scores = iou.mean(0).clamp(0, 1).tolist()  # SAM's predicted IoU per level
