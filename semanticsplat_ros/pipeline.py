@@ -720,10 +720,16 @@ class SemanticSplatPipeline:
                 f"threshold must be in (0, 1), or <= 0 for the default; got {threshold}"
             )
         embeddings = self.encode_texts(clean)
-        class_embeddings = self.class_embeddings
+        with self._lock:
+            classes, class_embeddings = self.classes, self.class_embeddings
+        # The scene's class cosines, when it was labelled with this class list: only each
+        # query's own cosine is then computed.
+        cached = scene.class_cosine if scene.classes == classes else None
         results = []
         for text, q in zip(clean, embeddings, strict=True):
-            masks, scores = query_masks(scene.language_field, q, class_embeddings, threshold)
+            masks, scores = query_masks(
+                scene.language_field, q, class_embeddings, threshold, class_cosine=cached
+            )
             inside = scores[masks]
             score = float(inside.mean()) if inside.numel() else 0.0
             results.append(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -67,18 +68,24 @@ class LanguageField:
         flat = torch.matmul(self.weight, self.hidden.reshape(v, m, h * w))
         return (flat + self.bias[:, None]).reshape(v, self.dim, h, w)
 
+    @cached_property
+    def _affine(self) -> tuple[Tensor, Tensor, Tensor]:
+        """(hidden with a row of ones (v, m + 1, hw), [weight | bias] (c, m + 1), each pixel's
+        feature norm (v, 1, hw)); computed once, shared by every later cosine."""
+        v, m, h, w = self.hidden.shape
+        ones = self.hidden.new_ones(v, 1, h * w)
+        x = torch.cat([self.hidden.reshape(v, m, h * w), ones], dim=1)
+        affine = torch.cat([self.weight, self.bias[:, None]], dim=1)
+        squared = (torch.matmul(affine.T @ affine, x) * x).sum(dim=1, keepdim=True)
+        return x, affine, squared.clamp_min(1e-24).sqrt()
+
     def cosine(self, text_embeddings: Float[Tensor, "k c"]) -> Float[Tensor, "v k h w"]:
         """``cosine_scores(self.dense(), text_embeddings)``, without the dense field."""
         check_text_embeddings(text_embeddings, self.dim)
-        v, m, h, w = self.hidden.shape
-        ones = self.hidden.new_ones(v, 1, h * w)
-        x = torch.cat([self.hidden.reshape(v, m, h * w), ones], dim=1)  # (v, m + 1, hw)
-        affine = torch.cat([self.weight, self.bias[:, None]], dim=1)  # (c, m + 1)
+        v, _, h, w = self.hidden.shape
+        x, affine, norms = self._affine
         texts = F.normalize(text_embeddings.to(affine), dim=1)
-        dots = torch.matmul(texts @ affine, x)
-        squared = (torch.matmul(affine.T @ affine, x) * x).sum(dim=1, keepdim=True)
-        norms = squared.clamp_min(1e-24).sqrt()
-        return (dots / norms).reshape(v, -1, h, w)
+        return (torch.matmul(texts @ affine, x) / norms).reshape(v, -1, h, w)
 
 
 def cosine_scores(
@@ -117,8 +124,12 @@ def query_scores(
     class_embeddings: Float[Tensor, "k c"],
     synonym_threshold: float = 0.6,
     alias_threshold: float = 0.7,
+    class_cosine: Float[Tensor, "v k h w"] | None = None,
 ) -> Float[Tensor, "v h w"]:
-    """Relevance of a free-text query in [0, 1] per pixel (see the module docstring)."""
+    """Relevance of a free-text query in [0, 1] per pixel (see the module docstring).
+
+    ``class_cosine``: the field's cosines with ``class_embeddings`` already computed (an
+    encoded scene keeps them), so that only the query's own cosine is computed here."""
     if not synonym_threshold <= alias_threshold:
         raise ValueError(
             f"alias_threshold ({alias_threshold}) must be >= synonym_threshold"
@@ -127,13 +138,19 @@ def query_scores(
     q = F.normalize(query_embedding.reshape(1, -1).to(class_embeddings), dim=1)
     classes = F.normalize(class_embeddings, dim=1)
     similarity = (classes @ q.T).squeeze(1)
-    positives = torch.cat([q, classes[similarity >= alias_threshold]], dim=0)
-    negatives = classes[similarity < synonym_threshold]
-    cos = cosine_scores(language, torch.cat([positives, negatives], dim=0))
-    best_positive = cos[:, : positives.shape[0]].max(dim=1).values
-    if negatives.shape[0] == 0:
+    aliases, negatives = similarity >= alias_threshold, similarity < synonym_threshold
+    if class_cosine is None:
+        class_cosine = cosine_scores(language, classes[aliases | negatives])
+        aliases, negatives = aliases[aliases | negatives], negatives[aliases | negatives]
+    elif class_cosine.shape[1] != classes.shape[0]:
+        raise ValueError(
+            f"class_cosine has {class_cosine.shape[1]} classes, class_embeddings {classes.shape[0]}"
+        )
+    positive = torch.cat([cosine_scores(language, q), class_cosine[:, aliases]], dim=1)
+    best_positive = positive.max(dim=1).values
+    if not negatives.any():
         return ((best_positive + 1) / 2).clamp(0, 1)
-    strongest_negative = cos[:, positives.shape[0] :].max(dim=1).values
+    strongest_negative = class_cosine[:, negatives].max(dim=1).values
     return torch.sigmoid((best_positive - strongest_negative) / TEMPERATURE)
 
 
@@ -144,12 +161,19 @@ def query_masks(
     threshold: float = 0.5,
     synonym_threshold: float = 0.6,
     alias_threshold: float = 0.7,
+    class_cosine: Float[Tensor, "v k h w"] | None = None,
 ) -> tuple[Bool[Tensor, "v h w"], Float[Tensor, "v h w"]]:
-    """Mask (score ≥ threshold) and scores of a text query."""
+    """Mask (score ≥ threshold) and scores of a text query (``class_cosine``: as in
+    ``query_scores``)."""
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must be in (0, 1), got {threshold}")
     scores = query_scores(
-        language, query_embedding, class_embeddings, synonym_threshold, alias_threshold
+        language,
+        query_embedding,
+        class_embeddings,
+        synonym_threshold,
+        alias_threshold,
+        class_cosine,
     )
     return scores >= threshold, scores
 

@@ -122,3 +122,16 @@ def test_a_narrow_language_field_scores_like_its_dense_expansion():
         query = texts[0] + 0.1 * torch.randn(48)
         a, b = query_scores(field, query, texts[1:]), query_scores(dense, query, texts[1:])
         assert torch.allclose(a, b, atol=1e-4)
+
+
+def test_query_scores_reuse_the_class_cosines_of_a_scene():
+    torch.manual_seed(1)
+    language = torch.randn(2, 16, 5, 7)
+    classes = torch.randn(6, 16)
+    classes[1] = classes[0] + 0.05 * torch.randn(16)  # an alias of the query below
+    query = classes[0] + 0.05 * torch.randn(16)
+    fresh = query_scores(language, query, classes)
+    cached = query_scores(language, query, classes, class_cosine=cosine_scores(language, classes))
+    assert torch.allclose(fresh, cached, atol=1e-6)
+    with pytest.raises(ValueError, match="class_cosine has 5 classes"):
+        query_scores(language, query, classes, class_cosine=cosine_scores(language, classes[:5]))
