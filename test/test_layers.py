@@ -34,6 +34,7 @@ RANKS: dict[str, float] = {
     "eval": 3.5,
     "visualize": 3,
     "pipeline": 4,
+    "pipeline_config": 3.8,
     "mapping": 4,
     "export": 4.5,
     "report": 4.5,

@@ -18,9 +18,11 @@ Figures (keys of each rig's dict):
   inference could take them (``sets``), image messages that never joined a set
   (``messages``), and sets skipped for bad input (``skipped``).
 * ``input_rate_hz``: images per second per camera that reached the node (the rig's real rate).
-* ``processing_s_median``: the node's work per set (decode, TF, encode, publishing, map fusion);
-  ``encode_s_median`` the pipeline's encode alone, in the same process on the same sets;
-  ``overhead_ratio`` = processing / encode.
+* ``processing_s_median``: the node's inference thread's work per set (image decoding, TF,
+  encode, hand-off: what bounds the rate; publishing and map fusion run beside the next encode,
+  on the output thread); ``encode_s_median`` the pipeline's encode alone, in the same process on
+  the same sets; ``overhead_ratio`` = processing / encode.
+* ``cloud_gap_s_median`` / ``cloud_gap_s_max``: time between consecutive semantic clouds.
 * ``map_fusion_s_median``, ``map_fusion_ratio`` (fusion / encode), ``map_voxels``: the persistent
   map's cost per set and its size at the end (None with ``map_enabled: false``).
 * ``query_text_ms_median`` / ``segment_pixel_ms_median`` (and ``_p90``): service round trips
@@ -361,6 +363,7 @@ def _measure(
         node.destroy_node()
         rclpy.shutdown(context=context)
     measured = [(t, lat) for t, lat in clouds if t - t0 >= warmup]
+    gaps = np.diff([t for t, _ in measured]) if len(measured) > 1 else np.zeros(0)
     latencies = np.array([lat for _, lat in measured])
     window = t_end - t0 - warmup
     # RSS swings by ~20% from one second to the next (allocator arenas, torch buffers), so the
@@ -408,6 +411,8 @@ def _measure(
         "latency_s_median": fmt(np.median(latencies)) if len(latencies) else None,
         "latency_s_p90": fmt(np.percentile(latencies, 90)) if len(latencies) else None,
         "rate_hz": fmt(len(measured) / max(window, 1e-9)),
+        "cloud_gap_s_median": fmt(np.median(gaps)) if len(gaps) else None,
+        "cloud_gap_s_max": fmt(gaps.max()) if len(gaps) else None,
         "dropped": {
             "sets": delta("sets_dropped"),
             "messages": delta("messages_dropped"),

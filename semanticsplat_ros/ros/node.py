@@ -12,7 +12,8 @@ Lifecycle (as the ROS 2 lifecycle demos and yolo_ros):
   listener and the camera synchroniser. A failure (missing checkpoint, bad parameters) returns
   FAILURE with the reason logged, leaving the node unconfigured.
 * ``on_activate``: create publishers, the image/camera_info subscriptions, the services, the
-  diagnostics timer, and start the inference thread. ``on_deactivate`` undoes exactly that.
+  diagnostics timer, and start the inference and output threads. ``on_deactivate`` undoes
+  exactly that.
 * ``on_cleanup``: drop the pipeline, the latest scene, TF and the synchroniser (and empty the
   CUDA cache when the model ran on a GPU).
 
@@ -22,7 +23,8 @@ Lifecycle (as the ROS 2 lifecycle demos and yolo_ros):
 Threads: image and camera_info callbacks only queue messages in ``CameraSetSync``. A dedicated
 inference thread takes the newest complete set (older unprocessed sets are superseded, never
 queued), looks up each camera's pose in ``fixed_frame`` at its image stamp, encodes, swaps the
-latest scene in atomically and publishes. Services run in their own callback group on the
+latest scene in atomically and hands it to the output thread, which publishes it and fuses it
+into the map while the next set encodes. Services run in their own callback group on the
 multi-threaded executor, so they answer on the latest scene while inference runs. /tf and
 /tf_static are taken in on a node and thread of their own (``<name>_tf_listener``, as tf2_ros's
 ``spin_thread``), so camera streams that saturate the executor cannot delay the poses.
@@ -90,15 +92,14 @@ from semanticsplat_ros.ros.conversions import (
     stamp_to_seconds,
 )
 from semanticsplat_ros.ros.declare import declare_node_parameters
+from semanticsplat_ros.ros.handoff import LatestHandoff
 from semanticsplat_ros.ros.lifetime import run_shutdown_steps
 from semanticsplat_ros.ros.map_host import MapHost
 from semanticsplat_ros.ros.node_stats import NodeStats, diagnostic_status
 from semanticsplat_ros.ros.outputs import (
-    class_mask_msg,
+    CameraOutputs,
     class_topic_names,
-    depth_msg,
     gaussians_msg,
-    labels_msg,
     semantic_cloud_msg,
 )
 from semanticsplat_ros.ros.params import (
@@ -119,19 +120,12 @@ from semanticsplat_ros.ros.tf_listener import make_transform_lookup
 from semanticsplat_ros.ros.time_sync import CameraFrameSet, CameraSetSync
 from semanticsplat_ros.ros.viewer_host import NodeViewer
 
-TF_WAIT_S = 0.25
+TF_WAIT_S = 0.5
 """How long the inference thread waits for a camera's TF at the image stamp to arrive."""
 
 # --------------------------------------------------------------------------------------------
 # The node
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _CameraOutputs:
-    depth: Any
-    labels: Any
-    class_masks: list[Any]
 
 
 class SemanticSplatNode(LifecycleNode):
@@ -151,7 +145,7 @@ class SemanticSplatNode(LifecycleNode):
         self._received: dict[str, int] = {}
         self._scene_lock = threading.Lock()
         self._outputs_lock = threading.Lock()
-        self._camera_outputs: dict[str, _CameraOutputs] = {}
+        self._camera_outputs: dict[str, CameraOutputs] = {}
         self._mask_classes: tuple[str, ...] = ()
         self._cloud_pub: Any = None
         self._gaussians_pub: Any = None
@@ -164,6 +158,7 @@ class SemanticSplatNode(LifecycleNode):
         self._service_servers: list[Any] = []
         self._diagnostics_timer: Any = None
         self._worker: threading.Thread | None = None
+        self._output: LatestHandoff[_Encoded] | None = None
         self._stop = threading.Event()
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._service_group = MutuallyExclusiveCallbackGroup()
@@ -266,6 +261,7 @@ class SemanticSplatNode(LifecycleNode):
             self._destroy_active()
             return TransitionCallbackReturn.FAILURE
         self._stop.clear()
+        self._output = LatestHandoff(self._finish, "semanticsplat_outputs", self._output_failed)
         self._worker = threading.Thread(
             target=self._inference_loop, name="semanticsplat_inference", daemon=True
         )
@@ -331,7 +327,7 @@ class SemanticSplatNode(LifecycleNode):
         qos = self._output_qos()
         with self._outputs_lock:
             for camera in self._params.camera_names:
-                self._camera_outputs[camera] = _CameraOutputs(
+                self._camera_outputs[camera] = CameraOutputs(
                     depth=self.create_publisher(Image, f"~/{camera}/depth", qos),
                     labels=self.create_publisher(Image, f"~/{camera}/labels", qos),
                     class_masks=[],
@@ -412,6 +408,9 @@ class SemanticSplatNode(LifecycleNode):
         worker, self._worker = self._worker, None
         if worker is not None and worker is not threading.current_thread():
             worker.join(timeout=60.0)
+        output, self._output = self._output, None
+        if output is not None:
+            output.stop()
         for sub in self._input_subscriptions:
             self.destroy_subscription(sub)
         self._input_subscriptions = []
@@ -535,12 +534,28 @@ class SemanticSplatNode(LifecycleNode):
         latest = LatestScene(scene, headers)
         with self._scene_lock:
             self.latest = latest
-        self._publish_outputs(latest, params)
-        fusion = self._fuse(scene, pipeline)
+        if (output := self._output) is not None:  # publishing and fusion beside the next encode
+            output.put(
+                _Encoded(latest, params, frame_set.stamp, time.monotonic() - started, encode_s)
+            )
+
+    def _finish(self, done: _Encoded) -> None:
+        """On the output thread: publish a set's outputs, fuse it into the map, count it."""
+        pipeline = self.pipeline
+        if pipeline is None:
+            return
+        self._publish_outputs(done.latest, done.params)
+        fusion = self._fuse(done.latest.scene, pipeline)
         now = self.get_clock().now().nanoseconds * 1e-9
-        self.stats.done(now - frame_set.stamp, time.monotonic() - started, encode_s, fusion)
+        self.stats.done(now - done.stamp, done.processing_s, done.encode_s, fusion)
         if (viewer := self.viewer) is not None:
-            viewer.show(scene, self.map_host.map if self.map_host else None, self.stats)
+            viewer.show(done.latest.scene, self.map_host.map if self.map_host else None, self.stats)
+
+    def _output_failed(self, exc: BaseException) -> None:
+        if rclpy.ok(context=self.context):
+            self.stats.error(f"internal error publishing ({type(exc).__name__}): {exc}", False)
+            trace = "".join(traceback.format_exception(exc))
+            self.get_logger().error(f"publishing failed:\n{trace}", throttle_duration_sec=5.0)
 
     def _fuse(self, scene: EncodedScene, pipeline: SemanticSplatPipeline) -> float | None:
         """Fuse the scene into the map; seconds it took (None without a map or on failure)."""
@@ -581,28 +596,12 @@ class SemanticSplatNode(LifecycleNode):
         with self._outputs_lock:
             for i, camera in enumerate(scene.names):
                 outputs = self._camera_outputs.get(camera)
-                if outputs is None:
-                    continue
-                header = latest.image_headers[camera]
-                if params.publish_depth and outputs.depth.get_subscription_count() > 0:
-                    outputs.depth.publish(depth_msg(scene, i, header))
-                if not params.publish_labels:
-                    continue
-                masks = []
-                if self._mask_classes == scene.classes:
-                    masks = [
-                        (k, pub)
-                        for k, pub in enumerate(outputs.class_masks)
-                        if pub.get_subscription_count() > 0
-                    ]
-                want_labels = outputs.labels.get_subscription_count() > 0
-                if not (want_labels or masks):
-                    continue
-                labels = scene.label_image(i)
-                if want_labels:
-                    outputs.labels.publish(labels_msg(labels, len(scene.classes), header))
-                for k, pub in masks:
-                    pub.publish(class_mask_msg(labels, k, header))
+                if outputs is not None:
+                    masks = self._mask_classes == scene.classes
+                    outputs.publish(
+                        scene, i, latest.image_headers[camera], params.publish_depth,
+                        params.publish_labels, masks,
+                    )  # fmt: skip
             cloud_header = latest.header(params.fixed_frame)
             pub = self._cloud_pub
             if params.publish_semantic_cloud and pub is not None and pub.get_subscription_count():
@@ -737,6 +736,17 @@ class SemanticSplatNode(LifecycleNode):
 # --------------------------------------------------------------------------------------------
 # Executable
 # --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """An encoded set handed to the output thread, with what the inference thread measured."""
+
+    latest: LatestScene
+    params: NodeParams
+    stamp: float
+    processing_s: float
+    encode_s: float
 
 
 def main(argv: Sequence[str] | None = None) -> int:

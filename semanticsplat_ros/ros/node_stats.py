@@ -1,4 +1,4 @@
-"""What the node's inference thread measures, behind /diagnostics and the benchmark."""
+"""What the node's inference and output threads measure, behind /diagnostics and the benchmark."""
 
 from __future__ import annotations
 
@@ -29,11 +29,12 @@ class NodeStats:
     latencies: deque = field(default_factory=lambda: deque(maxlen=50))
     """Seconds from the newest image stamp of a set to its outputs being published."""
     processing: deque = field(default_factory=lambda: deque(maxlen=50))
-    """Seconds of work per set (pose lookup, encode, publishing)."""
+    """Seconds of the inference thread's work per set (image decoding, pose lookup, encode,
+    hand-off); publishing and map fusion run beside the next encode, on the output thread."""
     encode: deque = field(default_factory=lambda: deque(maxlen=50))
     """Seconds per set in the pipeline's encode alone (part of processing)."""
     fusion: deque = field(default_factory=lambda: deque(maxlen=50))
-    """Seconds per set spent fusing the scene into the semantic map (part of processing)."""
+    """Seconds per set spent fusing the scene into the semantic map (on the output thread)."""
     done_times: deque = field(default_factory=lambda: deque(maxlen=30))
     """Monotonic times at which sets finished."""
     lock: threading.Lock = field(default_factory=threading.Lock)

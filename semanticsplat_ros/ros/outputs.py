@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -126,3 +128,42 @@ def gaussians_msg(
         feature_pca_colors(seg[finite]),
         header,
     )
+
+
+@dataclass
+class CameraOutputs:
+    """One camera's image publishers: depth, labels and a mask per class."""
+
+    depth: Any
+    labels: Any
+    class_masks: list[Any]
+
+    def publish(
+        self,
+        scene: EncodedScene,
+        index: int,
+        header: Header,
+        depth: bool,
+        labels: bool,
+        masks: bool,
+    ) -> None:
+        """Publish camera ``index``'s outputs that are enabled and subscribed (the label image
+        is computed only when labels or a class mask are wanted); ``masks``: whether the class
+        mask publishers match the scene's class list."""
+        if depth and self.depth.get_subscription_count() > 0:
+            self.depth.publish(depth_msg(scene, index, header))
+        if not labels:
+            return
+        wanted = [
+            (k, pub)
+            for k, pub in enumerate(self.class_masks if masks else [])
+            if pub.get_subscription_count() > 0
+        ]
+        want_labels = self.labels.get_subscription_count() > 0
+        if not (want_labels or wanted):
+            return
+        image = scene.label_image(index)
+        if want_labels:
+            self.labels.publish(labels_msg(image, len(scene.classes), header))
+        for k, pub in wanted:
+            pub.publish(class_mask_msg(image, k, header))
