@@ -59,6 +59,12 @@ _OUTPUTS = (
 )
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (exporter and compiler messages run long)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
 class OnnxExportError(RuntimeError):
     """The model could not be exported to ONNX, or OpenVINO could not compile the export."""
 
@@ -241,9 +247,9 @@ class OnnxEncoder:
                 try:
                     self._export(layout, inputs, path)
                 except Exception as exc:  # the exporter raises many types; one is ours
-                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
                     raise OnnxExportError(
-                        f"exporting the encoder to ONNX failed: {type(exc).__name__}: {first}"
+                        f"exporting the encoder to ONNX failed: {type(exc).__name__}:"
+                        f" {_first_line(exc)}"
                     ) from exc
                 compiled = self._open(path, strict=True)
             self._compiled[layout] = compiled
@@ -260,8 +266,9 @@ class OnnxEncoder:
             return _Compiled(ov.Core().compile_model(str(path), "CPU", config))
         except Exception as exc:  # OpenVINO raises RuntimeError and its own types
             if strict:
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-                raise OnnxExportError(f"OpenVINO cannot compile {path}: {first}") from exc
+                raise OnnxExportError(
+                    f"OpenVINO cannot compile {path}: {_first_line(exc)}"
+                ) from exc
             return None  # a truncated or foreign cached file: export it again
 
     def _export(self, layout: _Layout, inputs: list[Tensor], path: Path) -> None:
