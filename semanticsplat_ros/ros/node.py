@@ -123,9 +123,11 @@ from semanticsplat_ros.ros.viewer_host import NodeViewer
 TF_WAIT_S = 0.5
 """How long the inference thread waits for a camera's TF at the image stamp to arrive."""
 
-# --------------------------------------------------------------------------------------------
-# The node
-# --------------------------------------------------------------------------------------------
+GIL_SWITCH_INTERVAL_S = 0.0005
+"""GIL switch interval of the node's process (Python's 5 ms starved the TF, executor and
+output threads behind the encoding thread; see docs/architecture.md)."""
+
+# ------------------------------------------------------------------------------ The node
 
 
 class SemanticSplatNode(LifecycleNode):
@@ -733,9 +735,7 @@ class SemanticSplatNode(LifecycleNode):
         return result
 
 
-# --------------------------------------------------------------------------------------------
-# Executable
-# --------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------------- Executable
 
 
 @dataclass(frozen=True)
@@ -754,9 +754,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = list(sys.argv if argv is None else argv)
     rclpy.init(args=args)
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     node: SemanticSplatNode | None = None
     executor: MultiThreadedExecutor | None = None
-    code = 0
     try:
         try:
             node = SemanticSplatNode()
@@ -792,7 +792,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             steps.append(node.destroy_node)
         steps.append(rclpy.try_shutdown)
         run_shutdown_steps("semanticsplat_node", steps)
-    return code
+    return 0
 
 
 if __name__ == "__main__":
