@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import rclpy
+import yaml
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -53,32 +54,43 @@ def require_checkpoints() -> None:
         raise FileNotFoundError(f"committed checkpoints missing: {', '.join(missing)}")
 
 
-def graph_yaml(path: Path, loop_s: float) -> Path:
-    """Parameters of both nodes. ``loop_s`` > 0 replays that many seconds of the trajectory;
-    one tick's worth (``1 / rate_hz``) replays a single frame: a rig that holds still."""
-    path.write_text(
-        f"""/**/semanticsplat_node:
-  ros__parameters:
-    cameras: ["head_left", "head_right"]
-    fixed_frame: world
-    model_checkpoint: {MODEL}
-    device: auto
-    input_width: {IW}
-    input_height: {IH}
-    cloud_stride: 1
-    min_opacity: 0.0
-    diagnostics_period_s: 0.5
-/**/sim_rig:
-  ros__parameters:
-    rig: stereo
-    cameras: ["head_left", "head_right"]
-    scene_seed: 200005  # a hold-out scene with a dining set (chairs in view from the start)
-    rate_hz: 10.0
-    width: {W}
-    height: {H}
-    loop_s: {loop_s}
-"""
-    )
+def graph_yaml(
+    path: Path,
+    loop_s: float,
+    node: dict[str, Any] | None = None,
+    rig: dict[str, Any] | None = None,
+) -> Path:
+    """Parameters of both nodes: the bundled stereo model on the still or moving stereo rig,
+    with ``node`` and ``rig`` overriding or adding entries (None removes one). ``loop_s`` > 0 replays that many
+    seconds of the trajectory; one tick's worth (``1 / rate_hz``) replays a single frame: a rig
+    that holds still."""
+    node_params: dict[str, Any] = {
+        "cameras": list(CAMERAS),
+        "fixed_frame": "world",
+        "model_checkpoint": MODEL,
+        "device": "auto",
+        "input_width": IW,
+        "input_height": IH,
+        "cloud_stride": 1,
+        "min_opacity": 0.0,
+        "diagnostics_period_s": 0.5,
+        **(node or {}),
+    }
+    rig_params: dict[str, Any] = {
+        "rig": "stereo",
+        "cameras": list(CAMERAS),
+        "scene_seed": 200005,  # a hold-out scene with a dining set (chairs in view from the start)
+        "rate_hz": 10.0,
+        "width": W,
+        "height": H,
+        "loop_s": loop_s,
+        **(rig or {}),
+    }
+    graph = {
+        f"/**/{name}": {"ros__parameters": {k: v for k, v in params.items() if v is not None}}
+        for name, params in (("semanticsplat_node", node_params), ("sim_rig", rig_params))
+    }
+    path.write_text(yaml.safe_dump(graph, sort_keys=False))
     return path
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from quality_graph import CAMERAS, running_graph
+from quality_graph import CAMERAS, graph_yaml, running_graph
 from rcl_interfaces.srv import GetParameters
 
 from semanticsplat_msgs.srv import MapFile, QueryText, SegmentPoint
@@ -35,39 +35,20 @@ RATE_HZ = 2.0
 
 def _params_yaml(released: dict[str, Path]):
     """The ``params_yaml`` of ``running_graph``: this test's parameters."""
-
-    def write(path: Path, loop_s: float) -> Path:
-        path.write_text(
-            f"""/**/semanticsplat_node:
-  ros__parameters:
-    cameras: ["head_left", "head_right"]
-    fixed_frame: world
-    random_weights: true
-    sam_checkpoint: "vit_b:{released["sam"]}"
-    clip_checkpoint: "open_clip:ViT-B-16:{released["clip"]}"
-    text_encoder: auto
-    device: cpu
-    torch_threads: 0
-    input_width: {W}
-    input_height: {H}
-    rate_limit_hz: 0.001
-    cloud_stride: 1
-    min_opacity: 0.0
-    diagnostics_period_s: 0.5
-/**/sim_rig:
-  ros__parameters:
-    rig: stereo
-    cameras: ["head_left", "head_right"]
-    scene_seed: 200005
-    rate_hz: {RATE_HZ}
-    width: {W}
-    height: {H}
-    loop_s: {loop_s}
-"""
-        )
-        return path
-
-    return write
+    node = {
+        "model_checkpoint": None,
+        "random_weights": True,
+        "sam_checkpoint": f"vit_b:{released['sam']}",
+        "clip_checkpoint": f"open_clip:ViT-B-16:{released['clip']}",
+        "text_encoder": "auto",
+        "device": "cpu",
+        "torch_threads": 0,
+        "input_width": W,
+        "input_height": H,
+        "rate_limit_hz": 0.001,
+    }
+    rig = {"rate_hz": RATE_HZ, "width": W, "height": H}
+    return lambda path, loop_s: graph_yaml(path, loop_s, node=node, rig=rig)
 
 
 @pytest.fixture(scope="module")
