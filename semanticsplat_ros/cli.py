@@ -37,7 +37,8 @@ COMMANDS: dict[str, Command] = {
         "semanticsplat_ros.teachers.cache_command", "teacher features of a dataset, cached once"
     ),
     "eval": Command(
-        "semanticsplat_ros.eval.commands", "evaluate on held-out scenes (paper tables)"
+        "semanticsplat_ros.real.commands",
+        "evaluate on held-out scenes (paper tables) or real images (--real middlebury)",
     ),
     "export-ply": Command("semanticsplat_ros.export", "write a scene's semantic Gaussians as PLY"),
     "demo": Command(

@@ -38,6 +38,7 @@ RANKS: dict[str, float] = {
     "mapping": 4,
     "export": 4.5,
     "report": 4.5,
+    "real": 4.5,
     "ros": 5,
     "bag": 5,
     "viewer": 4.7,

@@ -1,0 +1,1 @@
+"""Evaluation on real images (the Middlebury stereo pair scikit-image ships)."""
