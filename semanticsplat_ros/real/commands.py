@@ -65,7 +65,11 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         runtime="torch",
     )
-    results = evaluate_middlebury(config, args.panel)
+    try:
+        results = evaluate_middlebury(config, args.panel)
+    except ImportError as exc:  # scikit-image or OpenCV missing: say which to install
+        print(f"semanticsplat eval: error: {exc}", file=sys.stderr)
+        return 1
     print(markdown(results))
     if "panel" in results:
         print(f"\npanel: {results['panel']}")
