@@ -108,15 +108,19 @@ def build_config(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from semanticsplat_ros.train.trainer import Trainer
+    from semanticsplat_ros.train.trainer import Trainer, close_distributed
 
     config = build_config(args)
-    trainer = Trainer(config)
-    if trainer.is_main:
-        print(
-            f"training stage {config.stage} of the {trainer.model.config.name!r} model -> {config.out}"
-        )
-    result = trainer.train(progress=not args.no_progress)
+    try:
+        trainer = Trainer(config)
+        if trainer.is_main:
+            print(
+                f"training stage {config.stage} of the {trainer.model.config.name!r} model"
+                f" -> {config.out}"
+            )
+        result = trainer.train(progress=not args.no_progress)
+    finally:
+        close_distributed()  # before exit: gloo's threads aborted a rank left to the interpreter
     if trainer.is_main:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.last_terms.items()))
         print(f"done: step {result.step} in {result.seconds:.0f} s; {shown}")

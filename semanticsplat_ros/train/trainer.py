@@ -582,6 +582,13 @@ class Trainer:
         return TrainResult(self.step, model_path, terms, time.time() - start, step_seconds)
 
 
+def close_distributed() -> None:
+    """Destroy the process group a distributed run (torchrun) initialised, if any. A rank that
+    exits with it alive can abort in gloo's threads at interpreter shutdown (SIGABRT)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _merged(base: dict[str, Any], overrides: dict[str, Any], path: str = "") -> dict[str, Any]:
     """``base`` with ``overrides`` applied key by key (nested dicts merged; unknown keys raise)."""
     out = dict(base)
