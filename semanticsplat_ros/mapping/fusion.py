@@ -189,25 +189,27 @@ def seen_through(
     v, h, w = depth.shape
     K = scene.K.to(device, torch.float32)
     w2c = invert_pose(scene.c2w.to(device, torch.float32))
+    # The nearest of the 2x2 pixels whose centres surround a projection (a missing depth, 0,
+    # among them vetoes carving): a voxel just beside a silhouette is not carved by the
+    # background seen past the silhouette. ``nearest[i, r0 + 1, u0 + 1]`` is that minimum for
+    # the window whose top-left pixel is (r0, u0), r0 in [-1, h - 1] (edges replicated).
+    padded = F.pad(depth[:, None], (1, 1, 1, 1), mode="replicate")
+    nearest = -F.max_pool2d(-padded, kernel_size=2, stride=1)[:, 0]  # (v, h + 1, w + 1)
     missed = torch.zeros(n, dtype=torch.bool, device=device)
     for i in range(v):  # a handful of cameras; each step is vectorised over all voxels
         uv, z = project(transform_points(w2c[i], position), K[i])
         u, r = uv[:, 0], uv[:, 1]
         inside = (z > 0) & (z <= config.max_range_m) & (u >= 0) & (u < w) & (r >= 0) & (r < h)
-        # The nearest of the 2x2 pixels whose centres surround the projection (a missing
-        # depth, 0, among them vetoes carving): a voxel just beside a silhouette is not carved
-        # by the background seen past the silhouette.
-        u0 = torch.floor(u - 0.5).long()
-        r0 = torch.floor(r - 0.5).long()
-        measured = torch.full_like(z, float("inf"))
-        for du in (0, 1):
-            for dr in (0, 1):
-                ui = (u0 + du).clamp(0, w - 1)
-                ri = (r0 + dr).clamp(0, h - 1)
-                measured = torch.minimum(measured, depth[i][ri, ui])
+        idx = torch.nonzero(inside)[:, 0]
+        if idx.numel() == 0:
+            continue
+        z = z[idx]
+        u0 = torch.floor(u[idx] - 0.5).long() + 1
+        r0 = torch.floor(r[idx] - 0.5).long() + 1
+        measured = nearest[i][r0, u0]
         margin = torch.clamp(
             measured * config.carve_depth_fraction,
             min=config.carve_margin_voxels * config.voxel_size,
         )
-        missed |= inside & (measured > 0) & (z < measured - margin)
+        missed[idx] |= (measured > 0) & (z < measured - margin)
     return missed
