@@ -61,6 +61,7 @@ from semanticsplat_ros.queries import (
 from semanticsplat_ros.render.types import Gaussians
 from semanticsplat_ros.teachers.base import Teacher, TextEncoder
 from semanticsplat_ros.teachers.lseg import LanguageTeacher, TinyLSeg
+from semanticsplat_ros.teachers.prompts import QUERY_TEMPLATES, embed_prompts
 from semanticsplat_ros.teachers.sam import SamTeacher, build_tiny_sam
 from semanticsplat_ros.teachers.spec import (
     TINY_LSEG,
@@ -401,11 +402,14 @@ class SemanticSplatPipeline:
     # ------------------------------------------------------------------ classes and texts
 
     def encode_texts(self, texts: Sequence[str]) -> Tensor:
-        """Unit text embeddings (k, d) on the pipeline device, memoised per text."""
+        """Unit text embeddings (k, d) on the pipeline device, memoised per text; prompt
+        ensembled over ``prompts.QUERY_TEMPLATES`` (``prompts.embed_prompts``)."""
         missing = [t for t in texts if t not in self._text_cache]
         if missing:
             with self._lock:
-                emb = self.text_encoder.encode(list(dict.fromkeys(missing)))
+                emb = embed_prompts(
+                    self.text_encoder, list(dict.fromkeys(missing)), QUERY_TEMPLATES
+                )
             for t, e in zip(dict.fromkeys(missing), emb, strict=True):
                 self._text_cache[t] = e.to(self.device, torch.float32)
         return torch.stack([self._text_cache[t] for t in texts])

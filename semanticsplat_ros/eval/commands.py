@@ -4,9 +4,15 @@
     semanticsplat eval --compare "w/o HCAM=runs/stage2_nohcam/last.pt" --seeds holdout
     semanticsplat eval --teachers --json out/teachers.json --seeds 200000:200020
     semanticsplat eval --teachers --class-prompts semanticsplat_ros/assets/class_synonyms.yaml
+    semanticsplat eval --teachers --unseen-words --seeds 100000:100020
 
 With no ``--checkpoint`` the shipped default model is evaluated. ``--teachers`` evaluates the 2D
-teachers alone (tiny SAM point-grid mIoU, tiny LSeg 8-class mIoU).
+teachers alone (tiny SAM point-grid mIoU, tiny LSeg 8-class mIoU). ``--unseen-words`` runs only
+the language protocol (of the teacher with ``--teachers``, else of the model's field on target
+views) with the class names, K draws of one train-vocabulary text per class and K draws of one
+unseen word per class (``assets/class_vocabulary.yaml``), and prints names vs unseen mIoU and
+their ratio. Queries are prompt-ensembled (``teachers.prompts``) unless ``--prompt-templates
+plain``.
 """
 
 from __future__ import annotations
@@ -70,6 +76,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--teachers", action="store_true", help="evaluate the 2D teachers only")
     parser.add_argument(
         "--class-prompts", type=Path, default=None, help="YAML class name -> query text"
+    )
+    parser.add_argument(
+        "--unseen-words",
+        action="store_true",
+        help="language protocol with class names vs K draws of train / unseen vocabulary words",
+    )
+    parser.add_argument(
+        "--vocabulary-file",
+        type=Path,
+        default=None,
+        help="class vocabulary YAML of --unseen-words (default: the shipped one)",
+    )
+    parser.add_argument(
+        "--unseen-picks", type=int, default=5, help="--unseen-words: random draws K per group"
+    )
+    parser.add_argument(
+        "--prompt-templates",
+        choices=("ensemble", "plain"),
+        default="ensemble",
+        help="embed queries as the mean over prompt templates (ensemble) or as they are (plain)",
     )
     parser.add_argument(
         "--protocols",
@@ -247,13 +273,33 @@ def run(args: argparse.Namespace) -> int:
     if args.rig is not None:
         results["rig"] = args.rig
 
+    templates = _templates(args)
+    results["templates"] = list(templates)
+    if args.unseen_words and args.unseen_picks < 1:
+        raise ValueError(f"--unseen-picks must be >= 1, got {args.unseen_picks}")
     if args.teachers:
-        from semanticsplat_ros.eval.teachers import evaluate_teachers
+        from semanticsplat_ros.eval.teachers import evaluate_teachers, unseen_word_check
 
         h, w = args.height or 64, args.width or 64
-        results.update(
-            evaluate_teachers(seeds, h, w, class_prompts=class_prompts, progress=progress)
-        )
+        lang = _teacher_language(args)
+        if args.unseen_words:
+            results["unseen_words"] = unseen_word_check(
+                seeds, _vocabulary(args), h, w, args.unseen_picks, lang, templates,
+                progress=progress,
+            )  # fmt: skip
+            results["unseen_words"]["of"] = "teacher"
+        else:
+            results.update(
+                evaluate_teachers(
+                    seeds,
+                    h,
+                    w,
+                    class_prompts=class_prompts,
+                    progress=progress,
+                    lang_teacher=lang,
+                    templates=templates,
+                )
+            )
         results["resolution"] = [h, w]
         results["seconds"] = time.perf_counter() - started
         _emit(results, args.json, "")
@@ -263,6 +309,7 @@ def run(args: argparse.Namespace) -> int:
     from semanticsplat_ros.eval.protocols import ProtocolSettings, evaluate_model
     from semanticsplat_ros.model.semanticsplat import load_model, trained_near
     from semanticsplat_ros.teachers.frame_cache import CachedTeacherDataset, FrameFeatureCache
+    from semanticsplat_ros.teachers.prompts import embed_prompts
     from semanticsplat_ros.teachers.spec import (
         check_model_teachers,
         load_language_teacher,
@@ -282,7 +329,12 @@ def run(args: argparse.Namespace) -> int:
     sam = load_sam_teacher(sam_spec, device)
     loaded = load_language_teacher(language_spec, device)
     lang = loaded.teacher
-    class_embeddings = loaded.text_encoder.encode(class_queries(class_prompts)).to(device)
+    if args.unseen_words:
+        results["seconds"] = started  # replaced by the elapsed time
+        return _model_unseen_words(args, results, rows[0][1], seeds, sam, loaded, device, templates)
+    class_embeddings = embed_prompts(
+        loaded.text_encoder, class_queries(class_prompts), templates
+    ).to(device)
     results["teacher_specs"] = {"sam": sam_spec.to_string(), "language": language_spec.to_string()}
     settings = ProtocolSettings(grid=args.grid, protocols=protocols)
     results["rows"] = {}
@@ -344,6 +396,71 @@ def run(args: argparse.Namespace) -> int:
             results[key] = main[key]
     results["seconds"] = time.perf_counter() - started
     _emit(results, args.json, markdown_tables(results, [name for name, _ in rows]))
+    return 0
+
+
+def _templates(args: argparse.Namespace) -> tuple[str, ...]:
+    from semanticsplat_ros.teachers.prompts import PLAIN_TEMPLATES, QUERY_TEMPLATES
+
+    return PLAIN_TEMPLATES if args.prompt_templates == "plain" else QUERY_TEMPLATES
+
+
+def _vocabulary(args: argparse.Namespace):
+    from semanticsplat_ros.teachers.vocabulary import DEFAULT_VOCABULARY, load_vocabulary
+
+    return load_vocabulary(args.vocabulary_file or DEFAULT_VOCABULARY)
+
+
+def _teacher_language(args: argparse.Namespace):
+    """With --teachers: the tiny LSeg ``--language`` names (tiny_lseg[:PATH]), else None (the
+    shipped one)."""
+    if args.language is None:
+        return None
+    from semanticsplat_ros.teachers.lseg import LanguageTeacher
+    from semanticsplat_ros.teachers.spec import load_language_teacher
+
+    teacher = load_language_teacher(args.language).teacher
+    if not isinstance(teacher, LanguageTeacher):
+        raise ValueError(
+            f"--teachers evaluates a tiny_lseg[:PATH] language teacher, not {args.language!r}"
+        )
+    return teacher
+
+
+def _model_unseen_words(args, results, path, seeds, sam, loaded, device, templates) -> int:
+    """--unseen-words for the model (``path``): the language protocol on the target views once
+    per query set of ``unseen_prompt_sets`` (names, K train draws, K unseen draws)."""
+    from semanticsplat_ros.eval.protocols import ProtocolSettings, evaluate_model
+    from semanticsplat_ros.eval.teachers import (
+        class_queries,
+        summarise_prompt_sets,
+        unseen_prompt_sets,
+    )
+    from semanticsplat_ros.model.semanticsplat import load_model, trained_near
+    from semanticsplat_ros.teachers.prompts import embed_prompts
+
+    model, meta = load_model(path, map_location=device)
+    trained = meta.get("train_config", {}) if isinstance(meta, dict) else {}
+    h = args.height or int(trained.get("height", 64))
+    w = args.width or int(trained.get("width", 64))
+    dataset = _dataset(args, seeds, h, w, trained_near(meta))
+    sets = unseen_prompt_sets(_vocabulary(args), args.unseen_picks)
+    mious: dict[str, list[float]] = {g: [] for g in sets}
+    for group, prompt_sets in sets.items():
+        for prompts in prompt_sets:
+            text = embed_prompts(loaded.text_encoder, class_queries(prompts), templates)
+            row = evaluate_model(
+                model, dataset, sam, loaded.teacher, text.to(device),
+                ProtocolSettings(grid=args.grid, protocols=("language",)),
+                with_teacher=False, device=device, progress=False, desc="eval unseen words",
+            )  # fmt: skip
+            mious[group].append(float(_get(row, "language.target.ours.miou") or 0.0))
+    results["checkpoint"] = str(path)
+    results["resolution"] = [h, w]
+    summary = summarise_prompt_sets(sets, mious)
+    results["unseen_words"] = {**summary, "templates": list(templates), "of": "model"}
+    results["seconds"] = time.perf_counter() - results["seconds"]
+    _emit(results, args.json, "")
     return 0
 
 
@@ -429,6 +546,23 @@ def _run_baseline(
     return result
 
 
+def unseen_words_table(u: dict) -> str:
+    """Markdown: mIoU with class names, train-vocabulary and unseen words, and the ratio."""
+    k = len(u["picks"]["unseen"])
+    lines = [
+        f"Unseen words ({u.get('of', 'model')}, language protocol, mean over {k} random draws per group)",
+        "",
+        "| queries | mIoU |",
+        "|---|---|",
+        f"| class names | {_fmt(u['names'])} |",
+        f"| train vocabulary (one text per class) | {_fmt(u.get('train'))} |",
+        f"| unseen words (one per class) | {_fmt(u['unseen'])} |",
+        f"| ratio unseen / names | {_fmt(u.get('ratio'))} |",
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def _emit(results: dict, path: Path | None, tables: str) -> None:
     if tables:
         print(tables)
@@ -455,6 +589,8 @@ def _emit(results: dict, path: Path | None, tables: str) -> None:
             said = "not reached within the budget" if ratio is None else f"{ratio:.0f}× our time"
             print(f"\ntime to equal our {key}: {said}")
         print()
+    if "unseen_words" in results:
+        print(unseen_words_table(results["unseen_words"]))
     if "teachers" in results:
         t = results["teachers"]
         print("Teachers (2D, per view)\n")

@@ -7,12 +7,17 @@ Protocols:
 * LSeg (language): per-pixel argmax over the cosine between the teacher's features and the text
   embeddings of the 8 class prompts (the class names, or ``class_prompts`` replacing them);
   IoU per class over all pixels of all views, mIoU over the classes present (in ground truth or
-  prediction), and pixel accuracy.
+  prediction), and pixel accuracy. Query texts are embedded by ``prompts.embed_prompts``
+  (``QUERY_TEMPLATES`` unless ``templates`` is given).
+* Unseen words (``unseen_word_check``): the language protocol with several sets of class
+  queries on the same features: the class names; ``picks`` (K) random draws of one train text
+  per class from the class vocabulary; K random draws of one unseen word per class. Each group's
+  mIoU is the mean over its draws, and ``ratio`` = unseen mIoU / names mIoU.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -24,7 +29,9 @@ from semanticsplat_ros.data.synthetic import SyntheticDataset
 from semanticsplat_ros.eval.protocols import per_class_iou, promptable_view
 from semanticsplat_ros.eval.segmentation import confusion_matrix, miou_acc
 from semanticsplat_ros.teachers.lseg import LanguageTeacher, load_tiny_lseg
+from semanticsplat_ros.teachers.prompts import QUERY_TEMPLATES, embed_prompts
 from semanticsplat_ros.teachers.sam import MaskGenerationConfig, SamTeacher, load_tiny_sam
+from semanticsplat_ros.teachers.vocabulary import ClassVocabulary
 from semanticsplat_ros.train.distillation import hcam_language_target
 from semanticsplat_ros.train.stages import DistillationLossConfig
 
@@ -93,6 +100,7 @@ def evaluate_teachers(
     num_views: int = 2,
     progress: bool = True,
     protocols: tuple[TeacherProtocol, ...] = TEACHER_PROTOCOLS,
+    templates: Sequence[str] = QUERY_TEMPLATES,
 ) -> dict:
     """Both protocols on the context views of scenes ``seeds``.
 
@@ -112,8 +120,10 @@ def evaluate_teachers(
         # HCAM pooling as in stage-2 training.
         points = DistillationLossConfig().hcam_points_per_side
         sam_teacher.generation = MaskGenerationConfig(points_per_side=points)
+    text = None
     if "lseg" in protocols:
         lang_teacher = lang_teacher or load_tiny_lseg()
+        text = embed_prompts(lang_teacher.text_encoder, queries, templates)
     dataset = SyntheticDataset(
         seeds, height=height, width=width, num_context=num_views, num_target=0
     )
@@ -129,12 +139,12 @@ def evaluate_teachers(
             continue
         feats = lang_teacher.embed(views.images)
         size = views.images.shape[-2:]
-        pred = lang_teacher.segment_features(feats, queries, size)
+        pred = lang_teacher.segment_features(feats, text, size)
         confusion += confusion_matrix(pred, views.labels, NUM_CLASSES)
         if sam_teacher is not None:
             # The stage-2 target with HCAM pooling, classified the same way.
             pooled = hcam_language_target(feats, sam_teacher, views.images)
-            pred = lang_teacher.segment_features(pooled, queries, size)
+            pred = lang_teacher.segment_features(pooled, text, size)
             confusion_hcam += confusion_matrix(pred, views.labels, NUM_CLASSES)
     miou, pixel_acc = miou_acc(confusion)
     out: dict = {}
@@ -146,8 +156,71 @@ def evaluate_teachers(
             "acc": pixel_acc,
             "per_class": per_class_iou(confusion),
             "queries": dict(zip(CLASS_NAMES, queries, strict=True)),
+            "templates": list(templates),
         }
         if confusion_hcam.sum() > 0:
             miou_h, acc_h = miou_acc(confusion_hcam)
             out["lseg_hcam"] = {"miou": miou_h, "acc": acc_h}
     return {"teachers": out}
+
+
+PromptSets = dict[str, list[dict[str, str]]]
+"""Group name -> class query mappings (``{}``: the class names)."""
+
+
+def unseen_prompt_sets(vocabulary: ClassVocabulary, picks: int = 5, seed: int = 0) -> PromptSets:
+    """The query sets of the unseen-word check: names, K train draws, K unseen draws."""
+    return {
+        "names": [{}],
+        "train": vocabulary.prompt_sets("train", picks, seed),
+        "unseen": vocabulary.prompt_sets("unseen", picks, seed),
+    }
+
+
+def summarise_prompt_sets(sets: PromptSets, mious: Mapping[str, Sequence[float]]) -> dict:
+    """{group: mean mIoU, "picks": {group: [{"queries", "miou"}]}, "ratio": unseen / names}."""
+    out: dict = {g: sum(mious[g]) / len(mious[g]) for g in sets}
+    out["picks"] = {
+        g: [
+            {"queries": class_queries(p), "miou": m} for p, m in zip(sets[g], mious[g], strict=True)
+        ]
+        for g in sets
+    }
+    if "names" in out and "unseen" in out:
+        out["ratio"] = out["unseen"] / out["names"] if out["names"] > 0 else None
+    return out
+
+
+@torch.no_grad()
+def unseen_word_check(
+    seeds: range,
+    vocabulary: ClassVocabulary,
+    height: int = 64,
+    width: int = 64,
+    picks: int = 5,
+    lang_teacher: LanguageTeacher | None = None,
+    templates: Sequence[str] = QUERY_TEMPLATES,
+    num_views: int = 2,
+    progress: bool = True,
+    seed: int = 0,
+) -> dict:
+    """The language protocol of the 2D teacher with every query set of ``unseen_prompt_sets``
+    (the features of each view computed once). Returns ``summarise_prompt_sets``'s dict."""
+    lang_teacher = lang_teacher or load_tiny_lseg()
+    sets = unseen_prompt_sets(vocabulary, picks, seed)
+    flat = [(g, p) for g, group in sets.items() for p in group]
+    texts = [embed_prompts(lang_teacher.text_encoder, class_queries(p), templates) for _, p in flat]
+    dataset = SyntheticDataset(
+        seeds, height=height, width=width, num_context=num_views, num_target=0
+    )
+    confusions = torch.zeros(len(flat), NUM_CLASSES, NUM_CLASSES, dtype=torch.long)
+    for i in tqdm(range(len(dataset)), desc="eval unseen words", disable=not progress):
+        views = dataset[i].context
+        feats = lang_teacher.embed(views.images)
+        for j, text in enumerate(texts):
+            pred = lang_teacher.segment_features(feats, text, views.images.shape[-2:])
+            confusions[j] += confusion_matrix(pred, views.labels, NUM_CLASSES)
+    mious: dict[str, list[float]] = {g: [] for g in sets}
+    for (g, _), conf in zip(flat, confusions, strict=True):
+        mious[g].append(miou_acc(conf)[0])
+    return {**summarise_prompt_sets(sets, mious), "templates": list(templates)}

@@ -41,6 +41,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument(
+        "--vocabulary",
+        choices=("names", "open"),
+        default="names",
+        help="tiny LSeg texts: the class names only (default), or the open class vocabulary",
+    )
+    parser.add_argument(
+        "--vocabulary-file",
+        type=Path,
+        default=None,
+        help="class vocabulary YAML for --vocabulary open (default: the shipped one)",
+    )
+    parser.add_argument(
+        "--texts-per-step",
+        type=int,
+        default=1,
+        help="--vocabulary open: train texts sampled per class per step",
+    )
 
 
 def _bar(total: int, desc: str):
@@ -107,15 +125,14 @@ def run(args: argparse.Namespace) -> int:
         from semanticsplat_ros.teachers.text import shared_minilm
 
         config = TinyLSegConfig(image_size=args.size)
+        vocab = {"vocabulary": args.vocabulary, "texts_per_step": args.texts_per_step}
+        if args.vocabulary_file is not None:
+            vocab["vocabulary_file"] = str(args.vocabulary_file)
+        training = TinyLSegTraining(steps=args.steps, seed=args.seed, lr=args.lr, **vocab)
         bar, progress = _bar(args.steps, "tiny LSeg")
-        model, stats = train_tiny_lseg(
-            pool,
-            shared_minilm(),
-            config,
-            TinyLSegTraining(steps=args.steps, seed=args.seed, lr=args.lr),
-            progress,
-        )
+        model, stats = train_tiny_lseg(pool, shared_minilm(), config, training, progress)
         bar.close()
-        path = save_tiny_lseg(args.out / "tiny_lseg.pt", model, {**meta, **stats})
+        vocab["vocabulary_file"] = training.vocabulary_file
+        path = save_tiny_lseg(args.out / "tiny_lseg.pt", model, {**meta, **vocab, **stats})
         print(f"tiny LSeg: {stats} -> {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -125,22 +125,27 @@ class LanguageTeacher(nn.Module):
         return self.encoder(x)
 
     def logits(
-        self, features: Float[Tensor, "n d hf wf"], texts: Sequence[str]
+        self, features: Float[Tensor, "n d hf wf"], texts: Sequence[str] | Tensor
     ) -> Float[Tensor, "n k hf wf"]:
-        """Cosine similarity of every pixel feature with every text."""
-        text = self.text_encoder.encode(texts).to(features.device, features.dtype)
+        """Cosine similarity of every pixel feature with every text (``texts``: strings, or
+        their unit embeddings (k, d) already computed, e.g. by ``prompts.embed_prompts``)."""
+        text = texts if isinstance(texts, Tensor) else self.text_encoder.encode(texts)
+        text = F.normalize(text.to(features.device, features.dtype), dim=-1)
         return torch.einsum("ndhw,kd->nkhw", F.normalize(features, dim=1), text)
 
     @torch.no_grad()
     def segment(
-        self, images: Float[Tensor, "n 3 h w"], texts: Sequence[str]
+        self, images: Float[Tensor, "n 3 h w"], texts: Sequence[str] | Tensor
     ) -> Int[Tensor, "n h w"]:
         """Per-pixel argmax over ``texts`` at the images' resolution."""
         return self.segment_features(self.embed(images), texts, images.shape[-2:])
 
     @torch.no_grad()
     def segment_features(
-        self, features: Float[Tensor, "n d hf wf"], texts: Sequence[str], size: Sequence[int]
+        self,
+        features: Float[Tensor, "n d hf wf"],
+        texts: Sequence[str] | Tensor,
+        size: Sequence[int],
     ) -> Int[Tensor, "n h w"]:
         """``segment`` from already computed features, labels at ``size`` (h, w)."""
         logits = self.logits(features, texts)

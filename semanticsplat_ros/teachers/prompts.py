@@ -1,0 +1,50 @@
+"""Prompt ensembling: a text is embedded as the normalized mean over a few templates.
+
+``embed_prompts`` is the one place text queries become vectors: the pipeline's class list and
+text queries (``SemanticSplatPipeline.encode_texts``) and the language protocols of
+``semanticsplat eval`` (teachers and model) all call it with ``QUERY_TEMPLATES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from jaxtyping import Float
+from torch import Tensor
+
+from semanticsplat_ros.teachers.base import TextEncoder, check_texts
+
+DEFAULT_TEMPLATES: tuple[str, ...] = ("{}", "a {}", "a photo of a {}", "a {} in a room")
+"""The ensemble's templates ("{}" is replaced by the text)."""
+PLAIN_TEMPLATES: tuple[str, ...] = ("{}",)
+"""No ensembling: the text's own embedding."""
+QUERY_TEMPLATES: tuple[str, ...] = DEFAULT_TEMPLATES
+"""The templates the pipeline and ``semanticsplat eval`` embed queries with."""
+
+
+def check_templates(templates: Sequence[str]) -> tuple[str, ...]:
+    """A non-empty tuple of strings that each contain exactly one "{}", or ValueError."""
+    out = tuple(templates)
+    if isinstance(templates, str) or not out:
+        raise ValueError("templates must be a non-empty sequence of strings")
+    for t in out:
+        if not isinstance(t, str) or t.count("{}") != 1:
+            raise ValueError(f"every template must contain exactly one '{{}}', got {t!r}")
+    return out
+
+
+@torch.no_grad()
+def embed_prompts(
+    encoder: TextEncoder, texts: Sequence[str], templates: Sequence[str] = DEFAULT_TEMPLATES
+) -> Float[Tensor, "k d"]:
+    """One unit row per text: the normalized mean of the embeddings of ``template.format(text)``
+    over ``templates`` (``("{}",)``: the plain embedding). One encoder call for all."""
+    texts = check_texts(texts)
+    templates = check_templates(templates)
+    if templates == PLAIN_TEMPLATES:
+        return F.normalize(encoder.encode(texts).float(), dim=-1)
+    filled = [tpl.format(t) for t in texts for tpl in templates]
+    emb = encoder.encode(filled).float().reshape(len(texts), len(templates), -1)
+    return F.normalize(F.normalize(emb, dim=-1).mean(1), dim=-1)
