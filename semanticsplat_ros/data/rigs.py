@@ -206,14 +206,18 @@ def _direction(yaw: float, pitch: float) -> np.ndarray:
 
 
 def rig_cameras(
-    scene: Scene, rig: str, t: float, height: int, width: int, *, seed: int = 0
+    scene: Scene, rig: str | Rig, t: float, height: int, width: int, *, seed: int = 0
 ) -> tuple[Float[Tensor, "v 4 4"], Float[Tensor, "v 3 3"]]:
     """c2w (v, 4, 4) and K (v, 3, 3) of the rig's cameras at time ``t`` (seconds).
+
+    ``rig``: a registered name (``RIGS``) or a ``Rig`` (e.g. ``random_rigs.sample_rig``'s).
 
     ``seed`` picks the trajectory (start point, direction, speed, height, sweep) on the
     scene's camera loop; ``t`` may be any real number (the loop is closed).
     """
-    spec = get_rig(rig)
+    spec = get_rig(rig) if isinstance(rig, str) else rig
+    if not spec.cameras:
+        raise ValueError(f"rig {spec.name!r} has no cameras")
     head = head_state(scene, t, seed)
     c, s = math.cos(head.yaw), math.sin(head.yaw)
     fixation = head.position + FIXATION_DISTANCE * _direction(head.yaw, head.pitch)
