@@ -29,6 +29,13 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from semanticsplat_ros.data.intersect import EPS, intersect_pairs, rotate_to_local
+from semanticsplat_ros.data.lighting import (
+    ambient_occlusion,
+    key_light_visibility,
+    point_light_radiance,
+)
+from semanticsplat_ros.data.photo_textures import PHOTO_NAMES, TILE, sample_detail
 from semanticsplat_ros.data.scene import (
     KIND_BOX,
     KIND_CYLINDER,
@@ -39,9 +46,6 @@ from semanticsplat_ros.data.scene import (
 from semanticsplat_ros.data.types import DEFAULT_NEAR, Views
 from semanticsplat_ros.geometry.cameras import check_intrinsics, check_pose
 from semanticsplat_ros.geometry.projection import pixel_centers
-
-_EPS = 1e-4
-
 
 RENDER_THREADS = 1
 """CPU threads used while ray casting. The work is many small tensor ops, for which intra-op
@@ -70,73 +74,6 @@ class RayHits:
     prim: Int[Tensor, " n"]
 
 
-def _rotate_to_local(x: Tensor, y: Tensor, c: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
-    # R(yaw)^T applied to (x, y)
-    return c * x + s * y, -s * x + c * y
-
-
-def _intersect_pairs(
-    table: PrimitiveTable, origins: Tensor, dirs: Tensor, prim: Tensor
-) -> Float[Tensor, " m"]:
-    """Ray parameter of the first hit of ray m with solid ``prim[m]`` (inf if none).
-
-    origins, dirs: (m, 3) world frame; prim: (m,) indices of solids (not room faces).
-    Rays starting inside a solid do not hit it (cameras never start inside furniture).
-    """
-    center = table.center[prim]
-    half = table.half[prim]
-    c, s = table.cos_yaw[prim], table.sin_yaw[prim]
-    kind = table.kind[prim]
-    rel = origins - center
-    ox, oy = _rotate_to_local(rel[:, 0], rel[:, 1], c, s)
-    oz = rel[:, 2]
-    dx, dy = _rotate_to_local(dirs[:, 0], dirs[:, 1], c, s)
-    dz = dirs[:, 2]
-    o = torch.stack([ox, oy, oz], dim=1)
-    d = torch.stack([dx, dy, dz], dim=1)
-    d_safe = torch.where(d.abs() < 1e-12, torch.full_like(d, 1e-12), d)
-    inv = 1.0 / d_safe
-    t1 = (-half - o) * inv
-    t2 = (half - o) * inv
-    tmin = torch.minimum(t1, t2)
-    tmax = torch.maximum(t1, t2)
-    # Box: intersection of the three slabs.
-    box_near = tmin.amax(dim=1)
-    box_far = tmax.amin(dim=1)
-    # Cylinder (axis local z): infinite cylinder ∩ z slab.
-    r = half[:, 0]
-    a = dx * dx + dy * dy
-    bh = ox * dx + oy * dy
-    cc = ox * ox + oy * oy - r * r
-    disc = bh * bh - a * cc
-    sq = disc.clamp_min(0.0).sqrt()
-    a_safe = a.clamp_min(1e-12)
-    cyl_near = torch.maximum((-bh - sq) / a_safe, tmin[:, 2])
-    cyl_far = torch.minimum((-bh + sq) / a_safe, tmax[:, 2])
-    cyl_ok = disc >= 0
-    # Rays (almost) parallel to the axis: inside the radius -> only the caps bound the hit.
-    parallel = a < 1e-12
-    cyl_near = torch.where(parallel, tmin[:, 2], cyl_near)
-    cyl_far = torch.where(parallel, tmax[:, 2], cyl_far)
-    cyl_ok = torch.where(parallel, cc <= 0, cyl_ok)
-    # Sphere.
-    a3 = (d * d).sum(dim=1)
-    b3 = (o * d).sum(dim=1)
-    c3 = (o * o).sum(dim=1) - r * r
-    disc3 = b3 * b3 - a3 * c3
-    sq3 = disc3.clamp_min(0.0).sqrt()
-    sph_near = (-b3 - sq3) / a3.clamp_min(1e-12)
-    sph_far = (-b3 + sq3) / a3.clamp_min(1e-12)
-
-    is_box = kind == KIND_BOX
-    is_cyl = kind == KIND_CYLINDER
-    t_near = torch.where(is_box, box_near, torch.where(is_cyl, cyl_near, sph_near))
-    t_far = torch.where(is_box, box_far, torch.where(is_cyl, cyl_far, sph_far))
-    ok = torch.where(is_box, torch.ones_like(cyl_ok), torch.where(is_cyl, cyl_ok, disc3 >= 0))
-    ok = ok & (kind != KIND_ROOM_FACE) & (t_near <= t_far) & (t_near > _EPS)
-    return torch.where(ok, t_near, torch.full_like(t_near, math.inf))
-
-
 def _room_hit(scene: Scene, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tensor]:
     """Exit point of rays from inside the room box: (t, face index 0..5)."""
     lo = torch.tensor(scene.room_min, dtype=dirs.dtype, device=dirs.device)
@@ -150,7 +87,7 @@ def _room_hit(scene: Scene, origins: Tensor, dirs: Tensor) -> tuple[Tensor, Tens
     face_neg = torch.tensor([2, 4, 0], device=dirs.device)
     face_pos = torch.tensor([3, 5, 1], device=dirs.device)
     face = torch.where(neg, face_neg[axis], face_pos[axis])
-    t = torch.where(t > _EPS, t, torch.full_like(t, math.inf))
+    t = torch.where(t > EPS, t, torch.full_like(t, math.inf))
     return t, face
 
 
@@ -201,7 +138,7 @@ def cast_rays(
         stop = min(n, start + per_chunk)
         ray = torch.arange(start, stop, device=dirs.device).repeat_interleave(solids.numel())
         prim = solids.repeat(stop - start)
-        t_pair = _intersect_pairs(table, origins[ray], dirs[ray], prim)
+        t_pair = intersect_pairs(table, origins[ray], dirs[ray], prim)
         hits = _resolve(
             stop - start, ray - start, prim, t_pair, t_room[start:stop], face[start:stop]
         )
@@ -291,7 +228,7 @@ def trace_views(
     t_room, face = _room_hit(scene, flat_orig, flat_dirs)
     ray, prim = _screen_pairs(table, c2w, K, height, width)
     view = ray // (height * width)
-    t_pair = _intersect_pairs(table, origins[view], flat_dirs[ray], prim)
+    t_pair = intersect_pairs(table, origins[view], flat_dirs[ray], prim)
     keep = torch.isfinite(t_pair)
     hits = _resolve(v * height * width, ray[keep], prim[keep], t_pair[keep], t_room, face)
     return hits, origins, dirs
@@ -301,13 +238,23 @@ def shade(
     scene: Scene,
     points: Float[Tensor, "n 3"],
     prim: Int[Tensor, " n"],
+    *,
+    footprint: Float[Tensor, " n"] | None = None,
+    view_dirs: Float[Tensor, "n 3"] | None = None,
 ) -> tuple[Float[Tensor, "n 3"], Float[Tensor, "n 3"]]:
-    """Lambertian colour and world normal at surface ``points`` of primitives ``prim``."""
+    """Lambertian colour and world normal at surface ``points`` of primitives ``prim``.
+
+    ``footprint`` (metres a pixel covers at the point, facing the camera) and ``view_dirs``
+    (the rays' directions) pick the mip level of photo textures; None samples them at full
+    resolution. Shadows, point lights and ambient occlusion (``data/lighting.py``) run only when
+    the scene asks for them; runs of consecutive points should be spatially compact for them to
+    be fast (``render_views`` hands them over in 4×4 pixel tiles).
+    """
     table = scene.table(points.device)
     center = table.center[prim]
     c, s = table.cos_yaw[prim], table.sin_yaw[prim]
     rel = points - center
-    lx, ly = _rotate_to_local(rel[:, 0], rel[:, 1], c, s)
+    lx, ly = rotate_to_local(rel[:, 0], rel[:, 1], c, s)
     local = torch.stack([lx, ly, rel[:, 2]], dim=1)
     half = table.half[prim].clamp_min(1e-6)
     kind = table.kind[prim]
@@ -347,16 +294,81 @@ def shade(
     value = tex[:, 12] * noise + tex[:, 20] * stripes + tex[:, 22] * checker
     weight = (0.5 + 0.5 * value.clamp(-1.0, 1.0))[:, None]
     albedo = table.color[prim] * (1.0 - weight) + table.color2[prim] * weight
+    with_photo = torch.nonzero(tex[:, 23] >= 0)[:, 0]
+    if with_photo.numel():
+        albedo = _apply_photos(table, albedo, local, normal, prim, with_photo, footprint, view_dirs)
+    return _light(scene, table, points, albedo, normal, prim), normal
 
+
+def _apply_photos(
+    table: PrimitiveTable,
+    albedo: Tensor,
+    local: Tensor,
+    normal: Tensor,
+    prim: Tensor,
+    idx: Tensor,
+    footprint: Tensor | None,
+    view_dirs: Tensor | None,
+) -> Tensor:
+    """``albedo`` with the photo detail of the points ``idx`` applied (see ``scene.Texture``)."""
+    p = prim[idx]
+    tex = table.texture[p]
+    if int(tex[:, 23].max()) >= len(PHOTO_NAMES):
+        raise ValueError(
+            f"photo_id {int(tex[:, 23].max())} is past the {len(PHOTO_NAMES)} photos of "
+            "photo_textures.PHOTO_NAMES"
+        )
+    scale = tex[:, 24]
+    nx, ny = rotate_to_local(normal[idx, 0], normal[idx, 1], table.cos_yaw[p], table.sin_yaw[p])
+    axis = torch.stack([nx, ny, normal[idx, 2]], dim=1).abs().argmax(dim=1)
+    x, y, z = local[idx].unbind(dim=1)
+    # Planar projection on the two local axes most perpendicular to the normal (image up = +z).
+    u = torch.where(axis == 0, y, x) / scale
+    v = torch.where(axis == 2, y, -z) / scale
+    texels = None
+    if footprint is not None:
+        texels = footprint[idx] * TILE / scale
+        if view_dirs is not None:
+            d = view_dirs[idx]
+            cos = (normal[idx] * d).sum(dim=1).abs() / d.norm(dim=1).clamp_min(1e-9)
+            texels = texels / cos.clamp_min(0.05).sqrt()
+    detail = sample_detail(tex[:, 23].long(), u, v, texels)
+    amp = tex[:, 25:26]
+    factor = 1.0 - amp + amp * tex[:, 26:29] * detail
+    albedo = albedo.clone()
+    albedo[idx] = (albedo[idx] * factor).clamp(0.0, 1.0)
+    return albedo
+
+
+def _light(
+    scene: Scene,
+    table: PrimitiveTable,
+    points: Tensor,
+    albedo: Tensor,
+    normal: Tensor,
+    prim: Tensor,
+) -> Tensor:
+    """Radiance clamped to [0, 1]: ambient, key, fill and bounce light (with the scene's
+    optional shadows, ambient occlusion and point lights), times the exposure."""
     light = torch.tensor(scene.light_dir, dtype=points.dtype, device=points.device)
     fill = torch.tensor(scene.fill_dir, dtype=points.dtype, device=points.device)
-    lambert = (
-        scene.ambient
-        + 0.6 * (normal @ light).clamp_min(0.0)
-        + 0.25 * (normal @ fill).clamp_min(0.0)
-        + 0.15 * (-normal[:, 2]).clamp_min(0.0)  # light bounced off the floor
-    )
-    return (albedo * lambert[:, None]).clamp(0.0, 1.0), normal
+    key = 0.6 * (normal @ light).clamp_min(0.0)
+    if scene.shadows:
+        key = key * key_light_visibility(table, points, normal, prim, light).to(key.dtype)
+    fill_term = 0.25 * (normal @ fill).clamp_min(0.0)
+    bounce = 0.15 * (-normal[:, 2]).clamp_min(0.0)  # light bounced off the floor
+    if scene.ao_strength > 0:
+        ao = ambient_occlusion(scene, table, points, normal, prim)
+        lambert = key + (scene.ambient + fill_term + bounce) * ao
+    else:
+        lambert = scene.ambient + key + fill_term + bounce
+    radiance = albedo * lambert[:, None]
+    if scene.point_lights:
+        lamps = point_light_radiance(table, points, normal, prim, scene.point_lights, scene.shadows)
+        radiance = radiance + albedo * lamps
+    if scene.exposure != 1.0:
+        radiance = radiance * scene.exposure
+    return radiance.clamp(0.0, 1.0)
 
 
 def _check_cameras(c2w: Tensor, K: Tensor, height: int, width: int) -> None:
@@ -396,6 +408,15 @@ def render_views(
         return _render(scene, c2w, K, height, width, near, far)
 
 
+def _tile_order(v: int, height: int, width: int, device: torch.device) -> Int[Tensor, " n"]:
+    """Flat pixel indices of v (h, w) images in 4×4 tiles (row-major runs where h or w is not a
+    multiple of 4), so that runs of 16 consecutive pixels are compact for ``lighting``."""
+    if height % 4 or width % 4:
+        return torch.arange(v * height * width, device=device)
+    idx = torch.arange(v * height * width, device=device).reshape(v, height // 4, 4, width // 4, 4)
+    return idx.permute(0, 1, 3, 2, 4).reshape(-1)
+
+
 def _render(
     scene: Scene, c2w: Tensor, K: Tensor, height: int, width: int, near: float, far: float | None
 ) -> Views:
@@ -405,7 +426,19 @@ def _render(
     t = torch.where(valid, hits.t, torch.zeros_like(hits.t))
     flat_dirs = dirs.reshape(-1, 3)
     points = origins.repeat_interleave(height * width, dim=0) + t[:, None] * flat_dirs
-    rgb, _ = shade(scene, points, hits.prim)
+    footprint = t / K[:, 0, 0].repeat_interleave(height * width)
+    if scene.shadows or scene.point_lights or scene.ao_strength > 0:
+        order = _tile_order(v, height, width, c2w.device)
+        rgb = torch.empty_like(points)
+        rgb[order], _ = shade(
+            scene,
+            points[order],
+            hits.prim[order],
+            footprint=footprint[order],
+            view_dirs=flat_dirs[order],
+        )
+    else:
+        rgb, _ = shade(scene, points, hits.prim, footprint=footprint, view_dirs=flat_dirs)
     rgb = torch.where(valid[:, None], rgb, torch.zeros_like(rgb))
     ids = scene.table(c2w.device).ids[hits.prim]
     ids = torch.where(valid[:, None], ids, torch.full_like(ids, -1))

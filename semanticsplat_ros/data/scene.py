@@ -43,8 +43,9 @@ KIND_IDS: dict[PrimitiveKind, int] = {
 }
 """Primitive kind -> the integer code ``PrimitiveTable.kind`` holds."""
 
-TEXTURE_DIM = 23
-"""Length of a packed ``Texture`` (see ``Texture.pack``)."""
+TEXTURE_DIM = 29
+"""Length of a packed ``Texture`` (see ``Texture.pack``): 23 procedural floats, then the photo's
+id, scale, amplitude and RGB gain."""
 
 Vec3 = tuple[float, float, float]
 """A point, extent or RGB colour: three floats."""
@@ -58,6 +59,20 @@ class Texture:
     primitive's local frame (metres): smooth noise, warped stripes (wood grain, wallpaper, book
     spines) and a soft checker (floor tiles). Frequencies are cycles per metre and kept low (a few
     cycles per object) so that multi-view matching has signal without pixel-level noise.
+
+    Optionally a photograph of ``data/photo_textures.py`` (``photo_id >= 0``) adds real-world
+    detail: the photo, tiled every ``photo_scale`` metres by planar projection on the two local
+    axes most perpendicular to the surface normal, is normalised to a per-channel mean of 1
+    (detail D, the photo's relative variations of brightness and hue) and multiplies the
+    procedural albedo A = mix(color, color2, w)::
+
+        albedo = clip(A * (1 - photo_amp + photo_amp * photo_gain * D), 0, 1)
+
+    so the primitive's colours keep setting the mean colour while the photo supplies the
+    structure; ``photo_amp`` 0 is the procedural texture alone (bit-identical to no photo), 1 the
+    full photo contrast. ``photo_texture`` builds such textures with no procedural pattern (w =
+    0.5): the photo then replaces it. ``photo_mean(name)`` gives colours that reproduce the
+    photo's own look.
     """
 
     noise_freqs: tuple[Vec3, ...] = ((0.0, 0.0, 0.0),) * 3
@@ -78,12 +93,42 @@ class Texture:
     """Checker cell size in metres (local x, y)."""
     checker_amp: float = 0.0
     """Amplitude of the soft checker term."""
+    photo_id: int = -1
+    """Index into ``photo_textures.PHOTO_NAMES`` (-1: no photo; the renderer refuses an index
+    past the bank)."""
+    photo_scale: float = 1.0
+    """Metres per photo tile (> 0)."""
+    photo_amp: float = 0.0
+    """Strength of the photo detail in [0, 1] (0: procedural only)."""
+    photo_gain: Vec3 = (1.0, 1.0, 1.0)
+    """RGB multiplier of the photo detail (tint and brightness), each >= 0."""
+
+    def __post_init__(self) -> None:
+        ok = isinstance(self.photo_id, int | np.integer) and not isinstance(self.photo_id, bool)
+        if not ok or self.photo_id < -1:
+            raise ValueError(f"photo_id must be -1 or a photo's index, got {self.photo_id!r}")
+        if not (math.isfinite(self.photo_scale) and self.photo_scale > 0):
+            raise ValueError(f"photo_scale must be > 0 metres, got {self.photo_scale!r}")
+        if not 0.0 <= self.photo_amp <= 1.0:
+            raise ValueError(f"photo_amp must be in [0, 1], got {self.photo_amp!r}")
+        if len(self.photo_gain) != 3 or not all(
+            math.isfinite(g) and g >= 0 for g in self.photo_gain
+        ):
+            raise ValueError(
+                f"photo_gain must be three finite values >= 0, got {self.photo_gain!r}"
+            )
 
     def pack(self) -> list[float]:
-        """The texture as TEXTURE_DIM floats (the layout ``raycast.shade`` reads)."""
+        """The texture as TEXTURE_DIM floats (the layout ``raycast.shade`` reads).
+
+        0-8 noise wave vectors, 9-11 noise phases, 12 noise amplitude, 13-15 stripe wave vector,
+        16-18 warp wave vector, 19 warp amplitude, 20 stripe amplitude, 21 checker size,
+        22 checker amplitude, 23 photo id, 24 photo scale, 25 photo amplitude, 26-28 photo gain.
+        """
         out = [c for f in self.noise_freqs for c in f]
         out += [*self.noise_phase, self.noise_amp, *self.stripe_freq, *self.warp_freq]
         out += [self.warp_amp, self.stripe_amp, self.checker_size, self.checker_amp]
+        out += [float(self.photo_id), self.photo_scale, self.photo_amp, *self.photo_gain]
         return out
 
 
@@ -122,6 +167,32 @@ class Primitive:
     def __post_init__(self) -> None:
         if self.kind not in KIND_IDS:
             raise ValueError(f"unknown primitive kind {self.kind!r}; kinds: {', '.join(KIND_IDS)}")
+
+
+POINT_LIGHT_GAIN = 0.015
+"""Radiance of a point light per unit intensity at 1 m (inverse-square falloff): a 60 W-ish lamp
+(intensity 60) lights a surface 1.5 m away facing it with 0.4, two thirds of the key light."""
+
+
+@dataclass(frozen=True)
+class PointLight:
+    """An isotropic point light (a lamp bulb): adds ``POINT_LIGHT_GAIN * intensity * color *
+    max(n . l, 0) / max(d, 0.1)^2`` to the radiance of a surface point at distance d (metres)."""
+
+    position: Vec3
+    """World position, metres."""
+    color: Vec3 = (1.0, 0.9, 0.75)
+    """RGB colour of the light (warm white by default), each >= 0."""
+    intensity: float = 60.0
+    """Strength (roughly watts of a household bulb), >= 0."""
+
+    def __post_init__(self) -> None:
+        if len(self.position) != 3 or not all(math.isfinite(v) for v in self.position):
+            raise ValueError(f"position must be three finite floats, got {self.position!r}")
+        if len(self.color) != 3 or not all(math.isfinite(v) and v >= 0 for v in self.color):
+            raise ValueError(f"color must be three finite values >= 0, got {self.color!r}")
+        if not (math.isfinite(self.intensity) and self.intensity >= 0):
+            raise ValueError(f"intensity must be finite and >= 0, got {self.intensity!r}")
 
 
 @dataclass(frozen=True)
@@ -205,6 +276,9 @@ class PrimitiveTable:
     """(P, 3) world-frame bounding box of each solid (room faces: the room)."""
     aabb_max: Tensor
     """(P, 3) world-frame bounding box of each solid (room faces: the room)."""
+    source: tuple[object, Vec3, Vec3] | None = None
+    """What was packed: (the primitives list, room_min, room_max); ``Scene.table`` repacks when
+    the scene's differ (``dataclasses.replace`` shares the cache between copies)."""
 
 
 @dataclass
@@ -229,7 +303,27 @@ class Scene:
     """Where cameras may go: a loop clear of furniture (see rigs.rig_cameras)."""
     instance_names: dict[int, str] = field(default_factory=dict)
     """Instance id -> object name, e.g. {6: "table_0"}."""
+    shadows: bool = False
+    """Cast shadows: the key light (and point lights) light only points they see."""
+    point_lights: tuple[PointLight, ...] = ()
+    """Extra point lights (lamps), see ``PointLight``."""
+    ao_strength: float = 0.0
+    """Ambient occlusion in [0, 1]: how much the ambient, fill and bounce light drop in corners
+    and next to other surfaces (``data/lighting.py``); 0 is off."""
+    exposure: float = 1.0
+    """Multiplies the radiance before the clamp to [0, 1] (> 0)."""
     _tables: dict[str, PrimitiveTable] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.shadows, bool | np.bool_):
+            raise ValueError(f"shadows must be a bool, got {self.shadows!r}")
+        self.point_lights = tuple(self.point_lights)
+        if not all(isinstance(light, PointLight) for light in self.point_lights):
+            raise ValueError("point_lights must all be PointLight")
+        if not 0.0 <= self.ao_strength <= 1.0:
+            raise ValueError(f"ao_strength must be in [0, 1], got {self.ao_strength!r}")
+        if not (math.isfinite(self.exposure) and self.exposure > 0):
+            raise ValueError(f"exposure must be finite and > 0, got {self.exposure!r}")
 
     @property
     def num_primitives(self) -> int:
@@ -243,9 +337,15 @@ class Scene:
     def table(self, device: torch.device | str = "cpu") -> PrimitiveTable:
         """The primitives packed as float32 / int64 tensors on ``device`` (cached)."""
         key = str(device)
-        if key not in self._tables:
-            self._tables[key] = _pack(self, torch.device(device))
-        return self._tables[key]
+        table = self._tables.get(key)
+        source = table.source if table is not None else None
+        if (
+            source is None
+            or source[0] is not self.primitives
+            or source[1:] != (self.room_min, self.room_max)
+        ):
+            table = self._tables[key] = _pack(self, torch.device(device))
+        return table
 
 
 def _pack(scene: Scene, device: torch.device) -> PrimitiveTable:
@@ -284,4 +384,5 @@ def _pack(scene: Scene, device: torch.device) -> PrimitiveTable:
         ),
         aabb_min=aabb_min,
         aabb_max=aabb_max,
+        source=(prims, scene.room_min, scene.room_max),
     )
