@@ -1,6 +1,7 @@
 """``semanticsplat contact-sheet``: one PNG with RGB / depth / labels / instances of scenes.
 
-Columns are scenes (one head-camera view each, at ``--time`` on trajectory 0), rows are RGB,
+Columns are scenes (one head-camera view each, at ``--time`` on trajectory 0; with ``--style
+varied`` or ``held-out`` a view of that style's random camera and sensor), rows are RGB,
 depth (turbo-like colour map, near = bright), class labels (CLASS_COLORS, legend at the bottom)
 and instances (a colour per instance id).
 """
@@ -18,6 +19,8 @@ from semanticsplat_ros.data.classes import CLASS_COLORS, CLASS_NAMES
 from semanticsplat_ros.data.raycast import render_views
 from semanticsplat_ros.data.rigs import RIGS, rig_cameras
 from semanticsplat_ros.data.splits import parse_seeds
+from semanticsplat_ros.data.styled import WORLD_STYLES, WorldStyle, check_style, styled_example
+from semanticsplat_ros.data.types import Views
 from semanticsplat_ros.data.world import make_scene
 
 _DEPTH_STOPS = np.array(
@@ -58,19 +61,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=160, help="tile size in pixels")
     parser.add_argument("--time", type=float, default=2.0, help="trajectory time (seconds)")
     parser.add_argument("--rig", default="mono", choices=list(RIGS), help="first camera of rig")
+    parser.add_argument(
+        "--style", default="classic", choices=WORLD_STYLES, help="world style (data.styled)"
+    )
 
 
-def contact_sheet(seeds: range, size: int = 160, t: float = 2.0, rig: str = "mono") -> Image.Image:
+def _view(seed: int, size: int, t: float, rig: str, style: WorldStyle) -> Views:
+    if style == "classic":
+        scene = make_scene(seed)
+        c2w, K = rig_cameras(scene, rig, t, size, size)
+        return render_views(scene, c2w[:1], K[:1], size, size)
+    times = (np.array([t]), np.array([]))
+    return styled_example(
+        seed, style, size, size, num_context=1, num_target=0, index=0, times=times
+    ).context
+
+
+def contact_sheet(
+    seeds: range, size: int = 160, t: float = 2.0, rig: str = "mono", style: str = "classic"
+) -> Image.Image:
     """The sheet as a PIL image (rows RGB / depth / labels / instances, a column per seed)."""
     if len(seeds) == 0 or len(seeds) > 32:
         raise ValueError(f"contact sheet takes 1..32 scenes, got {len(seeds)}")
     if size < 16:
         raise ValueError(f"--size must be >= 16, got {size}")
+    style = check_style(style)
     columns = []
     for seed in seeds:
-        scene = make_scene(seed)
-        c2w, K = rig_cameras(scene, rig, t, size, size)
-        v = render_views(scene, c2w[:1], K[:1], size, size)
+        v = _view(seed, size, t, rig, style)
         rgb = (v.images[0].permute(1, 2, 0).clamp(0, 1) * 255).round().to(torch.uint8).numpy()
         columns.append(
             [
@@ -103,7 +121,7 @@ def contact_sheet(seeds: range, size: int = 160, t: float = 2.0, rig: str = "mon
 
 def run(args: argparse.Namespace) -> int:
     seeds = parse_seeds(args.seeds)
-    sheet = contact_sheet(seeds, args.size, args.time, args.rig)
+    sheet = contact_sheet(seeds, args.size, args.time, args.rig, args.style)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(args.out)
     print(f"wrote {args.out} ({sheet.width}x{sheet.height}, {len(seeds)} scenes)")  # noqa: T201

@@ -14,7 +14,6 @@ a model that runs on that rig sees, for fine-tuning it there.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -24,14 +23,13 @@ from torch.utils.data import Dataset
 from semanticsplat_ros.data.raycast import render_views
 from semanticsplat_ros.data.rigs import get_rig, rig_cameras
 from semanticsplat_ros.data.scene import Scene
+from semanticsplat_ros.data.styled import WorldStyle, check_style, styled_example, styled_scene
 from semanticsplat_ros.data.types import Example, Views
-from semanticsplat_ros.data.world import make_scene
 
 
-@functools.lru_cache(maxsize=16)
-def cached_scene(seed: int) -> Scene:
-    """``make_scene(seed)``, memoised (scenes are immutable once built)."""
-    return make_scene(seed)
+def cached_scene(seed: int, style: WorldStyle = "classic") -> Scene:
+    """Scene ``seed`` of world ``style`` (``data.styled``), memoised."""
+    return styled_scene(int(seed), style)
 
 
 @dataclass(frozen=True)
@@ -49,9 +47,14 @@ class ViewSampling:
     rig_instant: bool = False
     """Context = every camera of ``rig`` at one instant (num_context = its camera count); each
     target = a random camera of the rig at a time within ``max_span_s / 2`` of that instant."""
+    style: WorldStyle = "classic"
+    """World style (``data.styled``): ``classic`` (the embedded world seen by ``rig``), or
+    ``varied`` / ``held-out`` (random rooms, lights and sensors; with ``rig_instant`` through
+    ``rig``'s cameras, otherwise each example draws its own camera or rig)."""
 
     def __post_init__(self) -> None:
         get_rig(self.rig)  # ValueError naming the known rigs
+        check_style(self.style)
         if not 0 < self.min_span_s <= self.max_span_s:
             raise ValueError(
                 f"context span must satisfy 0 < min <= max, got"
@@ -157,8 +160,15 @@ def make_example(
     _check_counts(height, width, num_context, num_target)
     sampling = ViewSampling() if sampling is None else sampling
     check_sampling(sampling, num_context)
-    scene = cached_scene(int(seed))
+    scene = cached_scene(int(seed), sampling.style)
     rng = np.random.default_rng([int(seed), int(index), 0xE8A])
+    if sampling.style != "classic":
+        rig = get_rig(sampling.rig) if sampling.rig_instant else None
+        times = sample_times(rng, num_context, num_target, sampling)
+        return styled_example(
+            int(seed), sampling.style, height, width, num_context=num_context,
+            num_target=num_target, index=int(index), times=times, rig=rig,
+        )  # fmt: skip
     if sampling.rig_instant:
         return _rig_instant_example(
             scene,

@@ -38,6 +38,7 @@ from semanticsplat_ros.checkpoint import (
 )
 from semanticsplat_ros.data.scannet import ScanNetDataset
 from semanticsplat_ros.data.splits import parse_seeds
+from semanticsplat_ros.data.styled import WorldStyle, check_style
 from semanticsplat_ros.data.synthetic import SyntheticDataset, ViewSampling, check_sampling
 from semanticsplat_ros.data.types import Example, collate
 from semanticsplat_ros.device import resolve_device
@@ -149,6 +150,10 @@ class TrainConfig:
     seeds: str = "0:5000"
     """Synthetic scenes to train on (``START:END`` or a split name)."""
 
+    style: WorldStyle = "classic"
+    """Synthetic world style (``data.styled``): ``classic`` (the embedded world) or ``varied``
+    (random rooms, lights, cameras and sensors). ``held-out`` is for evaluation only."""
+
     data: str | None = None
     """A folder of ScanNet-layout scenes to train on instead of the synthetic world (``seeds``
     is then ignored); e.g. what ``semanticsplat_record`` writes."""
@@ -223,6 +228,8 @@ class TrainConfig:
             raise ValueError(
                 "teacher_cache is for stages 1 and 2 on data=... (the folder it was made of)"
             )
+        if check_style(self.style) == "held-out":
+            raise ValueError("style held-out is the evaluation's: train on classic or varied")
         if self.rig != "mono":
             if self.data:
                 raise ValueError("rig applies to the synthetic world, not to data=...")
@@ -407,7 +414,7 @@ class Trainer:
 
         lo, hi = c.context_span_s
         sampling = ViewSampling(
-            min_span_s=lo, max_span_s=hi, rig=c.rig, rig_instant=c.rig != "mono"
+            min_span_s=lo, max_span_s=hi, rig=c.rig, rig_instant=c.rig != "mono", style=c.style
         )
         return SyntheticDataset(
             parse_seeds(c.seeds), c.height, c.width, num_context=c.num_context,
