@@ -82,3 +82,28 @@ def test_contact_sheet_of_each_style():
         assert sheet.size[0] > 2 * 32
     with pytest.raises(ValueError, match="unknown world style"):
         contact_sheet(range(0, 1), size=32, style="nope")
+
+
+def test_teacher_pool_renders_each_style():
+    from semanticsplat_ros.teachers.train import render_pool
+
+    classic = render_pool(range(100_000, 100_002), 32, 32, 1)
+    both = render_pool(range(100_000, 100_002), 32, 32, 1, styles=("classic", "varied"))
+    assert len(classic) == 2 and len(both) == 4
+    assert torch.equal(both.images[:2], classic.images)
+    assert not torch.equal(both.images[2:], classic.images)
+
+
+def test_eval_style_cli(tmp_path, capsys):
+    import json
+
+    from semanticsplat_ros.cli import main
+
+    out = tmp_path / "t.json"
+    argv = ["eval", "--teachers", "--style", "held-out", "--seeds", "100000:100001"]
+    argv += ["--height", "32", "--width", "32", "--no-progress"]
+    assert main([*argv, "--json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert results["style"] == "held-out" and "lseg" in results["teachers"]
+    assert main(["eval", "--style", "varied", "--data", str(tmp_path)]) == 1
+    assert "--style picks synthetic scenes" in capsys.readouterr().err

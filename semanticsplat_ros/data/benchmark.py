@@ -1,4 +1,6 @@
-"""``semanticsplat bench data``: scene generation and ray-casting times (median after warm-up)."""
+"""``semanticsplat bench data``: scene generation and ray-casting times (median after warm-up),
+for the classic world and for the varied one (its shadows, lamps, ambient occlusion, photo
+textures and camera effects on)."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ import torch
 
 from semanticsplat_ros.data.raycast import render_views
 from semanticsplat_ros.data.rigs import rig_cameras
-from semanticsplat_ros.data.synthetic import make_example
+from semanticsplat_ros.data.styled import styled_scene
+from semanticsplat_ros.data.synthetic import ViewSampling, make_example
 from semanticsplat_ros.data.world import make_scene
+from semanticsplat_ros.data.world_varied import make_varied_scene
 
 TYPICAL_SEED = 100_025
 """A validation scene of typical size (42 primitives; the mean over val seeds is 41)."""
@@ -45,6 +49,15 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict:
         render_views(scene, c2w, K, 128, 128)
         sync()
 
+    varied = styled_scene(TYPICAL_SEED, "varied")
+    vc2w, vK = (x.to(device) for x in rig_cameras(varied, "stereo", 3.0, 128, 128))
+
+    def render_varied_2x128() -> None:
+        render_views(varied, vc2w, vK, 128, 128)
+        sync()
+
+    varied_sampling = ViewSampling(style="varied")
+
     result: dict = {
         "device": device,
         "threads": torch.get_num_threads(),
@@ -54,6 +67,15 @@ def benchmark(device: str = "auto", quick: bool = False) -> dict:
         "make_scene_s": _median_time(lambda: make_scene(TYPICAL_SEED), repeats),
         "make_example_2c2t_64_s": _median_time(
             lambda: make_example(TYPICAL_SEED, 64, 64, num_context=2, num_target=2), repeats
+        ),
+        "varied_num_primitives": varied.num_primitives,
+        "varied_render_2x128_s": _median_time(render_varied_2x128, repeats),
+        "make_varied_scene_s": _median_time(lambda: make_varied_scene(TYPICAL_SEED), repeats),
+        "make_example_varied_2c2t_64_s": _median_time(
+            lambda: make_example(
+                TYPICAL_SEED, 64, 64, num_context=2, num_target=2, sampling=varied_sampling
+            ),
+            repeats,
         ),
     }
     if not quick:

@@ -72,6 +72,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         " of RIG (stereo, head_wrist, ring4) at one instant (--num-context = its camera count),"
         " targets = its cameras within half the span (what small_stereo was fine-tuned on)",
     )
+    parser.add_argument(
+        "--style",
+        default="classic",
+        choices=("classic", "varied", "held-out"),
+        help="synthetic world style (data.styled): classic (the embedded world), varied (random"
+        " rooms, lights, cameras and sensors) or held-out (its shape and material families that"
+        " training never sees)",
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures here")
     parser.add_argument("--teachers", action="store_true", help="evaluate the 2D teachers only")
     parser.add_argument(
@@ -192,7 +200,7 @@ def _per_class_table(results: dict, names: list[str]) -> list[str]:
     return [*lines, ""]
 
 
-def _sampling(span: str, rig: str | None = None):
+def _sampling(span: str, rig: str | None = None, style: str = "classic"):
     from semanticsplat_ros.data.synthetic import ViewSampling
 
     lo, sep, hi = span.partition(":")
@@ -203,8 +211,8 @@ def _sampling(span: str, rig: str | None = None):
     if not sep or not 0 < low <= high:
         raise ValueError(f"--context-span takes MIN:MAX seconds with 0 < MIN <= MAX, got {span!r}")
     if rig is None:
-        return ViewSampling(min_span_s=low, max_span_s=high)
-    return ViewSampling(min_span_s=low, max_span_s=high, rig=rig, rig_instant=True)
+        return ViewSampling(min_span_s=low, max_span_s=high, style=style)
+    return ViewSampling(min_span_s=low, max_span_s=high, rig=rig, rig_instant=True, style=style)
 
 
 def _method_rows(results: dict, names: list[str]) -> list[tuple[str, dict, str]]:
@@ -272,6 +280,10 @@ def run(args: argparse.Namespace) -> int:
         del results["seeds"]
     if args.rig is not None:
         results["rig"] = args.rig
+    if args.style != "classic":
+        if args.data is not None:
+            raise ValueError("--style picks synthetic scenes; not with --data")
+        results["style"] = args.style
 
     templates = _templates(args)
     results["templates"] = list(templates)
@@ -285,7 +297,7 @@ def run(args: argparse.Namespace) -> int:
         if args.unseen_words:
             results["unseen_words"] = unseen_word_check(
                 seeds, _vocabulary(args), h, w, args.unseen_picks, lang, templates,
-                progress=progress,
+                progress=progress, style=args.style,
             )  # fmt: skip
             results["unseen_words"]["of"] = "teacher"
         else:
@@ -298,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
                     progress=progress,
                     lang_teacher=lang,
                     templates=templates,
+                    style=args.style,
                 )
             )
         results["resolution"] = [h, w]
@@ -505,7 +518,7 @@ def _dataset(args: argparse.Namespace, seeds: range, h: int, w: int, near: float
 
     return SyntheticDataset(
         seeds, height=h, width=w, num_context=args.num_context, num_target=args.num_target,
-        sampling=_sampling(args.context_span, args.rig), near=near,
+        sampling=_sampling(args.context_span, args.rig, args.style), near=near,
         examples_per_scene=_per_scene(args, 1),
     )  # fmt: skip
 

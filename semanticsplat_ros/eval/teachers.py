@@ -25,7 +25,8 @@ import torch
 from tqdm import tqdm
 
 from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
-from semanticsplat_ros.data.synthetic import SyntheticDataset
+from semanticsplat_ros.data.styled import WorldStyle
+from semanticsplat_ros.data.synthetic import SyntheticDataset, ViewSampling
 from semanticsplat_ros.eval.protocols import per_class_iou, promptable_view
 from semanticsplat_ros.eval.segmentation import confusion_matrix, miou_acc
 from semanticsplat_ros.teachers.lseg import LanguageTeacher, load_tiny_lseg
@@ -101,8 +102,9 @@ def evaluate_teachers(
     progress: bool = True,
     protocols: tuple[TeacherProtocol, ...] = TEACHER_PROTOCOLS,
     templates: Sequence[str] = QUERY_TEMPLATES,
+    style: WorldStyle = "classic",
 ) -> dict:
-    """Both protocols on the context views of scenes ``seeds``.
+    """Both protocols on the context views of scenes ``seeds`` of world ``style``.
 
     Returns {"teachers": {"sam": {"miou", "points"}, "lseg": {"miou", "acc", "per_class",
     "queries"}, "lseg_hcam": {"miou", "acc"}}} (only the requested ``protocols``; ``lseg_hcam``
@@ -125,8 +127,9 @@ def evaluate_teachers(
         lang_teacher = lang_teacher or load_tiny_lseg()
         text = embed_prompts(lang_teacher.text_encoder, queries, templates)
     dataset = SyntheticDataset(
-        seeds, height=height, width=width, num_context=num_views, num_target=0
-    )
+        seeds, height=height, width=width, num_context=num_views, num_target=0,
+        sampling=ViewSampling(style=style),
+    )  # fmt: skip
     sam_total, sam_count = 0.0, 0
     confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)  # gt x pred (rows)
     confusion_hcam = torch.zeros_like(confusion)
@@ -203,6 +206,7 @@ def unseen_word_check(
     num_views: int = 2,
     progress: bool = True,
     seed: int = 0,
+    style: WorldStyle = "classic",
 ) -> dict:
     """The language protocol of the 2D teacher with every query set of ``unseen_prompt_sets``
     (the features of each view computed once). Returns ``summarise_prompt_sets``'s dict."""
@@ -211,8 +215,9 @@ def unseen_word_check(
     flat = [(g, p) for g, group in sets.items() for p in group]
     texts = [embed_prompts(lang_teacher.text_encoder, class_queries(p), templates) for _, p in flat]
     dataset = SyntheticDataset(
-        seeds, height=height, width=width, num_context=num_views, num_target=0
-    )
+        seeds, height=height, width=width, num_context=num_views, num_target=0,
+        sampling=ViewSampling(style=style),
+    )  # fmt: skip
     confusions = torch.zeros(len(flat), NUM_CLASSES, NUM_CLASSES, dtype=torch.long)
     for i in tqdm(range(len(dataset)), desc="eval unseen words", disable=not progress):
         views = dataset[i].context

@@ -27,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=64, help="training image side in pixels")
     parser.add_argument("--views-per-scene", type=int, default=2, help="views rendered per scene")
     parser.add_argument(
+        "--style",
+        default="classic",
+        help="world styles of the views, comma-separated (classic, varied): the pool holds"
+        " --views-per-scene views of every scene in each",
+    )
+    parser.add_argument(
         "--pool",
         type=Path,
         default=None,
@@ -74,6 +80,7 @@ def _bar(total: int, desc: str):
 
 def run(args: argparse.Namespace) -> int:
     from semanticsplat_ros.data.splits import parse_seeds
+    from semanticsplat_ros.data.styled import check_style
     from semanticsplat_ros.teachers.lseg import TinyLSegConfig, save_tiny_lseg
     from semanticsplat_ros.teachers.sam import TinySamConfig, save_tiny_sam
     from semanticsplat_ros.teachers.train import (
@@ -91,19 +98,23 @@ def run(args: argparse.Namespace) -> int:
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     seeds = parse_seeds(args.seeds)
+    styles = tuple(check_style(s.strip()) for s in args.style.split(","))
+    if "held-out" in styles:
+        raise ValueError("--style held-out is the evaluation's: train on classic and varied")
     if args.pool is not None and args.pool.is_file():
         pool = load_pool(args.pool)
         print(f"loaded {len(pool)} views from {args.pool}")
     else:
         t0 = time.time()
-        bar, progress = _bar(len(seeds), "render views")
-        pool = render_pool(seeds, args.size, args.size, args.views_per_scene, progress)
+        bar, progress = _bar(len(seeds) * len(styles), "render views")
+        pool = render_pool(seeds, args.size, args.size, args.views_per_scene, progress, styles)
         bar.close()
         print(f"rendered {len(pool)} views in {time.time() - t0:.0f} s")
         if args.pool is not None:
             save_pool(pool, args.pool)
     meta = {
         "seeds": args.seeds,
+        "styles": list(styles),
         "steps": args.steps,
         "views": len(pool),
         "seed": args.seed,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -32,7 +32,8 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from semanticsplat_ros.data.classes import CLASS_NAMES, NUM_CLASSES
-from semanticsplat_ros.data.synthetic import SyntheticDataset
+from semanticsplat_ros.data.styled import WorldStyle
+from semanticsplat_ros.data.synthetic import SyntheticDataset, ViewSampling
 from semanticsplat_ros.teachers.base import TextEncoder
 from semanticsplat_ros.teachers.lseg import TinyLSeg, TinyLSegConfig
 from semanticsplat_ros.teachers.sam import SamTeacher, TinySamConfig, build_tiny_sam
@@ -76,19 +77,24 @@ def render_pool(
     width: int,
     views_per_scene: int = 2,
     progress: Progress | None = None,
+    styles: Sequence[WorldStyle] = ("classic",),
 ) -> ViewPool:
-    """Render ``views_per_scene`` context views of every scene in ``seeds``."""
-
-    dataset = SyntheticDataset(
-        seeds, height=height, width=width, num_context=views_per_scene, num_target=0
-    )
+    """Render ``views_per_scene`` context views of every scene in ``seeds``, in each world
+    style of ``styles`` (``data.styled``)."""
     parts: dict[str, list[Tensor]] = {k: [] for k in ViewPool.__dataclass_fields__}
-    for i in range(len(dataset)):
-        views = dataset[i].context
-        for key in parts:
-            parts[key].append(getattr(views, key))
-        if progress is not None:
-            progress(i, {})
+    done = 0
+    for style in styles:
+        dataset = SyntheticDataset(
+            seeds, height=height, width=width, num_context=views_per_scene, num_target=0,
+            sampling=ViewSampling(style=style),
+        )  # fmt: skip
+        for i in range(len(dataset)):
+            views = dataset[i].context
+            for key in parts:
+                parts[key].append(getattr(views, key))
+            if progress is not None:
+                progress(done, {})
+            done += 1
     return ViewPool(**{k: torch.cat(v) for k, v in parts.items()})
 
 
