@@ -181,3 +181,33 @@ def test_eval_unseen_words_cli(tmp_path: Path, capsys) -> None:
     u = json.loads(out.read_text())["unseen_words"]
     assert set(u["picks"]) == {"names", "train", "unseen"} and len(u["picks"]["unseen"]) == 2
     assert u["ratio"] == pytest.approx(u["unseen"] / u["names"])
+    assert 0 <= u["text_space"]["names"] <= 1 and 0 <= u["text_space"]["vocabulary"] <= 1
+    assert "Text encoder alone" in printed
+
+
+class _ClassAxisEncoder:
+    """Each text -> the unit axis of the class it belongs to (``axes``); unknown texts -> the
+    last axis."""
+
+    def __init__(self, axes: dict[str, int]):
+        self.axes, self.dim = axes, len(CLASS_NAMES) + 1
+
+    def encode(self, texts):
+        return F.one_hot(
+            torch.tensor([self.axes.get(t, len(CLASS_NAMES)) for t in texts]), self.dim
+        ).float()
+
+
+def test_unseen_words_in_text_space_counts_nearest_classes() -> None:
+    from semanticsplat_ros.teachers.prompts import unseen_words_in_text_space
+    from semanticsplat_ros.teachers.vocabulary import ClassVocabulary
+
+    train = tuple((f"{c} thing",) for c in CLASS_NAMES)
+    unseen = tuple((f"{c} word a", f"{c} word b") for c in CLASS_NAMES)
+    axes = {c: i for i, c in enumerate(CLASS_NAMES)}
+    axes.update({f"{c} thing": i for i, c in enumerate(CLASS_NAMES)})
+    axes.update({f"{c} word a": i for i, c in enumerate(CLASS_NAMES)})
+    axes.update({f"{c} word b": (i + 1) % len(CLASS_NAMES) for i, c in enumerate(CLASS_NAMES)})
+    vocab = ClassVocabulary(train, unseen)
+    out = unseen_words_in_text_space(_ClassAxisEncoder(axes), vocab, PLAIN_TEMPLATES)
+    assert out == {"names": 0.5, "vocabulary": 0.5}  # every "word b" sits on the next class

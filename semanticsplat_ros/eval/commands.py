@@ -450,7 +450,7 @@ def _model_unseen_words(args, results, path, seeds, sam, loaded, device, templat
         unseen_prompt_sets,
     )
     from semanticsplat_ros.model.semanticsplat import load_model, trained_near
-    from semanticsplat_ros.teachers.prompts import embed_prompts
+    from semanticsplat_ros.teachers.prompts import embed_prompts, unseen_words_in_text_space
 
     model, meta = load_model(path, map_location=device)
     trained = meta.get("train_config", {}) if isinstance(meta, dict) else {}
@@ -471,6 +471,9 @@ def _model_unseen_words(args, results, path, seeds, sam, loaded, device, templat
     results["checkpoint"] = str(path)
     results["resolution"] = [h, w]
     summary = summarise_prompt_sets(sets, mious)
+    summary["text_space"] = unseen_words_in_text_space(
+        loaded.text_encoder, _vocabulary(args), templates
+    )
     results["unseen_words"] = {**summary, "templates": list(templates), "of": "model"}
     results["seconds"] = time.perf_counter() - results["seconds"]
     _emit(results, args.json, "")
@@ -573,6 +576,14 @@ def unseen_words_table(u: dict) -> str:
         f"| ratio unseen / names | {_fmt(u.get('ratio'))} |",
         "",
     ]
+    if "text_space" in u:
+        t = u["text_space"]
+        lines += [
+            "Text encoder alone: unseen words nearest their own class name "
+            f"{100 * t['names']:.0f}%, nearest their class's vocabulary centroid "
+            f"{100 * t['vocabulary']:.0f}%",
+            "",
+        ]
     return "\n".join(lines)
 
 

@@ -30,7 +30,11 @@ from semanticsplat_ros.data.synthetic import SyntheticDataset, ViewSampling
 from semanticsplat_ros.eval.protocols import per_class_iou, promptable_view
 from semanticsplat_ros.eval.segmentation import confusion_matrix, miou_acc
 from semanticsplat_ros.teachers.lseg import LanguageTeacher, load_tiny_lseg
-from semanticsplat_ros.teachers.prompts import QUERY_TEMPLATES, embed_prompts
+from semanticsplat_ros.teachers.prompts import (
+    QUERY_TEMPLATES,
+    embed_prompts,
+    unseen_words_in_text_space,
+)
 from semanticsplat_ros.teachers.sam import MaskGenerationConfig, SamTeacher, load_tiny_sam
 from semanticsplat_ros.teachers.vocabulary import ClassVocabulary
 from semanticsplat_ros.train.distillation import hcam_language_target
@@ -228,4 +232,8 @@ def unseen_word_check(
     mious: dict[str, list[float]] = {g: [] for g in sets}
     for (g, _), conf in zip(flat, confusions, strict=True):
         mious[g].append(miou_acc(conf)[0])
-    return {**summarise_prompt_sets(sets, mious), "templates": list(templates)}
+    summary = summarise_prompt_sets(sets, mious)
+    summary["text_space"] = unseen_words_in_text_space(
+        lang_teacher.text_encoder, vocabulary, templates
+    )
+    return {**summary, "templates": list(templates)}

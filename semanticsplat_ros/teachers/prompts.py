@@ -14,7 +14,9 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor
 
+from semanticsplat_ros.data.classes import CLASS_NAMES
 from semanticsplat_ros.teachers.base import TextEncoder, check_texts
+from semanticsplat_ros.teachers.vocabulary import ClassVocabulary
 
 DEFAULT_TEMPLATES: tuple[str, ...] = ("{}", "a {}", "a photo of a {}", "a {} in a room")
 """The ensemble's templates ("{}" is replaced by the text)."""
@@ -48,3 +50,30 @@ def embed_prompts(
     filled = [tpl.format(t) for t in texts for tpl in templates]
     emb = encoder.encode(filled).float().reshape(len(texts), len(templates), -1)
     return F.normalize(F.normalize(emb, dim=-1).mean(1), dim=-1)
+
+
+@torch.no_grad()
+def unseen_words_in_text_space(
+    encoder: TextEncoder, vocabulary: ClassVocabulary, templates: Sequence[str] = DEFAULT_TEMPLATES
+) -> dict[str, float]:
+    """How far the text encoder alone carries the unseen words: the fraction of them whose
+    nearest class (cosine of the ensembled embeddings) is their own, against the class names
+    (``names``) and against the normalized mean of each class's name and training texts
+    (``vocabulary``). An image model whose features sit at those points cannot do better."""
+    names = embed_prompts(encoder, CLASS_NAMES, templates)
+    centroids = torch.stack(
+        [
+            F.normalize(
+                embed_prompts(encoder, (c, *vocabulary.train_texts(c)), templates).mean(0), dim=0
+            )
+            for c in CLASS_NAMES
+        ]
+    )
+    hits = {"names": 0, "vocabulary": 0}
+    total = 0
+    for i, c in enumerate(CLASS_NAMES):
+        words = embed_prompts(encoder, vocabulary.unseen_texts(c), templates)
+        total += words.shape[0]
+        hits["names"] += int(((words @ names.T).argmax(1) == i).sum())
+        hits["vocabulary"] += int(((words @ centroids.T).argmax(1) == i).sum())
+    return {k: v / total for k, v in hits.items()}
