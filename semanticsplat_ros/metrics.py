@@ -73,6 +73,19 @@ def depth_abs_rel(
     return torch.where(count > 0, abs_rel, torch.full_like(abs_rel, float("nan")))
 
 
+def relative_depth_errors(pred: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``|pred - truth| / truth`` at the pixels where both depths are finite and > 0 (numpy,
+    any shape, the same for both), and the mask of the pixels where ``truth`` alone is known.
+    ValueError if the shapes differ."""
+    p = np.asarray(pred, dtype=np.float64)
+    g = np.asarray(truth, dtype=np.float64)
+    if p.shape != g.shape:
+        raise ValueError(f"depth shapes differ: predicted {p.shape}, ground truth {g.shape}")
+    known = np.isfinite(g) & (g > 0)
+    covered = known & np.isfinite(p) & (p > 0)
+    return np.abs(p[covered] - g[covered]) / g[covered], known
+
+
 def surface_distance_ratio(
     points: np.ndarray, camera_centers: np.ndarray, surface: np.ndarray
 ) -> np.ndarray:

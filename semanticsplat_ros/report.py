@@ -24,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from semanticsplat_ros.data.classes import CLASS_ID
+from semanticsplat_ros.metrics import relative_depth_errors
 from semanticsplat_ros.pipeline import EncodedScene
 from semanticsplat_ros.visualize import (
     RANDOM_WEIGHTS_LABEL,
@@ -125,14 +126,8 @@ def label_agreement(pred: np.ndarray, gt: np.ndarray, unknown: int = UNKNOWN_LAB
 def depth_median_relative_error(pred: np.ndarray, gt: np.ndarray) -> float:
     """Median |pred - gt| / gt over pixels where both depths are finite and > 0 (NaN if there
     are none). Any shape, the same for both; ValueError if they differ."""
-    p = np.asarray(pred, dtype=np.float64)
-    g = np.asarray(gt, dtype=np.float64)
-    if p.shape != g.shape:
-        raise ValueError(f"depth shapes differ: predicted {p.shape}, ground truth {g.shape}")
-    valid = np.isfinite(p) & np.isfinite(g) & (g > 0) & (p > 0)
-    if not valid.any():
-        return float("nan")
-    return float(np.median(np.abs(p[valid] - g[valid]) / g[valid]))
+    rel, _ = relative_depth_errors(pred, gt)
+    return float(np.median(rel)) if rel.size else float("nan")
 
 
 def pooled_mask_iou(pred: Mapping[str, np.ndarray], gt: Mapping[str, np.ndarray]) -> float:

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from semanticsplat_ros.metrics import relative_depth_errors
 from semanticsplat_ros.pipeline import CameraFrame, SemanticSplatPipeline
 from semanticsplat_ros.pipeline_config import PipelineConfig
 from semanticsplat_ros.visualize import depth_range, depth_to_rgb, image_grid, save_png
@@ -88,15 +89,13 @@ def sample_at_centres(values: np.ndarray, height: int, width: int) -> np.ndarray
 def depth_figures(pred: np.ndarray, truth: np.ndarray) -> dict[str, float]:
     """Median relative error and AbsRel where both are known, and the share of the known truth
     that ``pred`` covers (finite, > 0). NaN/0 when nothing overlaps."""
-    known = np.isfinite(truth) & (truth > 0)
-    covered = known & np.isfinite(pred) & (pred > 0)
-    if not covered.any():
+    rel, known = relative_depth_errors(pred, truth)
+    if not rel.size:
         return {"median_rel": float("nan"), "abs_rel": float("nan"), "coverage": 0.0}
-    rel = np.abs(pred[covered] - truth[covered]) / truth[covered]
     return {
         "median_rel": float(np.median(rel)),
         "abs_rel": float(rel.mean()),
-        "coverage": float(covered.sum() / max(int(known.sum()), 1)),
+        "coverage": float(rel.size / max(int(known.sum()), 1)),
     }
 
 
