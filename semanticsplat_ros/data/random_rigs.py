@@ -37,6 +37,15 @@ ASPECT_PROBS: dict[str, float] = {"4:3": 0.5, "16:9": 0.35, "1:1": 0.15}
 """Probability of each aspect ``sample_aspect`` draws."""
 
 
+def mono_rig(hfov: float) -> Rig:
+    """One head camera of horizontal FOV ``hfov`` (degrees)."""
+    return Rig(
+        f"random_mono_{hfov:.0f}deg",
+        f"random mono camera, {hfov:.0f}° HFOV",
+        (RigCamera("head", (0.0, 0.0, 0.0), hfov_deg=hfov),),
+    )
+
+
 def _stereo(rng: np.random.Generator, hfov: float) -> Rig:
     b = float(rng.uniform(*BASELINE_RANGE_M))
     cams = (
@@ -109,11 +118,7 @@ def sample_rig(rng: np.random.Generator, cameras: int | None = None) -> Rig:
         kind = {1: "mono", 2: "stereo"}.get(cameras, "multi")
     hfov = float(rng.uniform(*HFOV_RANGE_DEG))
     if kind == "mono":
-        return Rig(
-            f"random_mono_{hfov:.0f}deg",
-            f"random mono camera, {hfov:.0f}° HFOV",
-            (RigCamera("head", (0.0, 0.0, 0.0), hfov_deg=hfov),),
-        )
+        return mono_rig(hfov)
     if kind == "stereo":
         return _stereo(rng, hfov)
     ring = rng.random() < MULTI_RING_PROB and cameras in (None, 4)

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 
 from semanticsplat_ros.data.camera_effects import apply_effects, sample_effects
-from semanticsplat_ros.data.random_rigs import sample_rig
+from semanticsplat_ros.data.random_rigs import HFOV_RANGE_DEG, mono_rig, sample_rig
 from semanticsplat_ros.data.raycast import render_views
-from semanticsplat_ros.data.rigs import Rig, RigCamera, rig_cameras
+from semanticsplat_ros.data.rigs import Rig, rig_cameras
 from semanticsplat_ros.data.scene import PointLight, Scene
 from semanticsplat_ros.data.types import Example, Views
 from semanticsplat_ros.data.world import make_scene
@@ -80,12 +80,6 @@ def styled_scene(seed: int, style: WorldStyle = "classic") -> Scene:
     return _lights(scene, np.random.default_rng([int(seed), 0x11647]))
 
 
-def _mono(rng: np.random.Generator) -> Rig:
-    hfov = float(rng.uniform(50.0, 110.0))
-    head = RigCamera("head", (0.0, 0.0, 0.0), hfov_deg=hfov)
-    return Rig(f"mono_{hfov:.0f}deg", f"mono camera, {hfov:.0f}° HFOV", (head,))
-
-
 def _render(scene: Scene, cams: list[tuple[torch.Tensor, torch.Tensor]], h: int, w: int) -> Views:
     c2w = torch.cat([c for c, _ in cams])
     K = torch.cat([k for _, k in cams])
@@ -123,7 +117,7 @@ def styled_example(
             i = int(rng.integers(len(c2w)))
             cams.append((c2w[i : i + 1], K[i : i + 1]))
     else:
-        mono = _mono(rng)
+        mono = mono_rig(float(rng.uniform(*HFOV_RANGE_DEG)))
         cams = [
             rig_cameras(scene, mono, float(t), height, width, seed=trajectory)
             for t in np.concatenate([context_t, target_t])
