@@ -95,6 +95,16 @@ def sam_grid_miou(
     return total, count
 
 
+def _context_views(
+    seeds: range, height: int, width: int, num_views: int, style: WorldStyle
+) -> SyntheticDataset:
+    """The examples both protocols read: ``num_views`` context views per scene, no targets."""
+    return SyntheticDataset(
+        seeds, height=height, width=width, num_context=num_views, num_target=0,
+        sampling=ViewSampling(style=style),
+    )  # fmt: skip
+
+
 def evaluate_teachers(
     seeds: range,
     height: int = 64,
@@ -130,10 +140,7 @@ def evaluate_teachers(
     if "lseg" in protocols:
         lang_teacher = lang_teacher or load_tiny_lseg()
         text = embed_prompts(lang_teacher.text_encoder, queries, templates)
-    dataset = SyntheticDataset(
-        seeds, height=height, width=width, num_context=num_views, num_target=0,
-        sampling=ViewSampling(style=style),
-    )  # fmt: skip
+    dataset = _context_views(seeds, height, width, num_views, style)
     sam_total, sam_count = 0.0, 0
     confusion = torch.zeros(NUM_CLASSES, NUM_CLASSES, dtype=torch.long)  # gt x pred (rows)
     confusion_hcam = torch.zeros_like(confusion)
@@ -218,10 +225,7 @@ def unseen_word_check(
     sets = unseen_prompt_sets(vocabulary, picks, seed)
     flat = [(g, p) for g, group in sets.items() for p in group]
     texts = [embed_prompts(lang_teacher.text_encoder, class_queries(p), templates) for _, p in flat]
-    dataset = SyntheticDataset(
-        seeds, height=height, width=width, num_context=num_views, num_target=0,
-        sampling=ViewSampling(style=style),
-    )  # fmt: skip
+    dataset = _context_views(seeds, height, width, num_views, style)
     confusions = torch.zeros(len(flat), NUM_CLASSES, NUM_CLASSES, dtype=torch.long)
     for i in tqdm(range(len(dataset)), desc="eval unseen words", disable=not progress):
         views = dataset[i].context
